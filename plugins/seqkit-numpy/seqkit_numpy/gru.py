@@ -1,0 +1,167 @@
+"""The GRU cell: forward over time and backpropagation through time.
+
+Notation (PyTorch's gate names, for one example; the code works on a batch).
+W_ih, W_hh, b_ih, b_hh hold one block per gate in the order r, z, n:
+
+    r<t> = sigmoid(W_ir x<t> + b_ir + W_hr a<t-1> + b_hr)        reset gate
+    z<t> = sigmoid(W_iz x<t> + b_iz + W_hz a<t-1> + b_hz)        update gate
+    hn<t> = W_hn a<t-1> + b_hn                                   kept for backward
+    n<t> = tanh(W_in x<t> + b_in + r<t> * hn<t>)                 candidate, the lecture's c~<t>
+    a<t> = (1 - z<t>) * n<t> + z<t> * a<t-1>                     = n + z * (a_prev - n)
+
+(The lecture's update gate is Gamma_u = 1 - z.) BPTT, with da = da<t> + da_next:
+
+    dn_pre = da * (1 - z) * (1 - n**2)           gradient at tanh's input
+    dz_pre = da * (a_prev - n) * z * (1 - z)
+    dhn    = dn_pre * r                          gradient at W_hn a_prev + b_hn
+    dr_pre = dn_pre * hn * r * (1 - r) = dhn * hn * (1 - r)
+    da_next = z * da + W_hh^T [dr_pre, dz_pre, dhn]
+
+W_ih's gradient sees [dr_pre, dz_pre, dn_pre], W_hh's sees [dr_pre, dz_pre, dhn]:
+they differ in the n block only, because r multiplies W_hn a_prev + b_hn but
+not W_in x + b_in.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._common import LengthOrder, initial_gradient, read_only
+
+
+class GRUCache(NamedTuple):
+    """What backward needs. Batch axes are in ``order``'s sorted order."""
+
+    x: np.ndarray        # (T, B, n_x) the inputs
+    a_all: np.ndarray    # (T+1, B, n_a) a_all[0] = a<0>, a_all[t+1] = a<t> (0 when padded)
+    gates: np.ndarray    # (T, B, 3*n_a) the activations r<t>, z<t>, n<t>
+    hn: np.ndarray       # (T, B, n_a) W_hn a<t-1> + b_hn
+    params: dict
+    order: LengthOrder
+
+
+def _sigmoid_(v):
+    """sigmoid(v) in place, as 0.5 * tanh(v / 2) + 0.5: no overflow for large
+    |v| (unlike 1 / (1 + exp(-v))) and one transcendental call."""
+    v *= 0.5
+    np.tanh(v, out=v)
+    v *= 0.5
+    v += 0.5
+
+
+def gru_forward(params, x, lengths, state0):
+    """Run the GRU over T steps.
+
+    x : (T, B, n_x) float32/float64; state0 : ``(a0,)`` with a0 (B, n_a).
+    Returns ``a`` (T, B, n_a, read-only, zeros at padded steps), ``(a_n,)``
+    and the cache. Every array keeps x's dtype.
+    """
+    T, B, n_x = x.shape
+    W_ih, W_hh, b_ih, b_hh = params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"]
+    n_a = W_hh.shape[1]
+    H2 = 2 * n_a
+    order = LengthOrder(lengths, T)
+    x = order.sort(x, axis=1)
+
+    # input projections of all steps in one GEMM; b_hr and b_hz fold in here,
+    # b_hn cannot (r multiplies it)
+    bias = b_ih.copy()
+    bias[:H2] += b_hh[:H2]
+    xW = (x.reshape(T * B, n_x) @ W_ih.T).reshape(T, B, 3 * n_a)
+    xW += bias
+    b_hn = b_hh[H2:]
+
+    a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
+    a_all[0] = order.sort(state0[0], axis=0)
+    gates = np.zeros((T, B, 3 * n_a), dtype=x.dtype)
+    hn_all = np.zeros((T, B, n_a), dtype=x.dtype)
+    gh_buf = np.empty((B, 3 * n_a), dtype=x.dtype)
+    W_hh_T = W_hh.T
+    for t, n in enumerate(order.n_active):
+        a_prev, a_next = a_all[t, :n], a_all[t + 1, :n]
+        gh = gh_buf[:n]
+        np.matmul(a_prev, W_hh_T, out=gh)
+        rz = gates[t, :n, :H2]
+        np.add(xW[t, :n, :H2], gh[:, :H2], out=rz)
+        _sigmoid_(rz)
+        r, z = rz[:, :n_a], rz[:, n_a:]
+        hn = hn_all[t, :n]
+        np.add(gh[:, H2:], b_hn, out=hn)
+        c = gates[t, :n, H2:]
+        np.multiply(r, hn, out=c)
+        c += xW[t, :n, H2:]
+        np.tanh(c, out=c)
+        # a<t> = n + z * (a_prev - n): one multiply fewer than the textbook form
+        np.subtract(a_prev, c, out=a_next)
+        a_next *= z
+        a_next += c
+
+    a = read_only(order.unsort(a_all[1:], axis=1))
+    cache = GRUCache(x, a_all, gates, hn_all, params, order)
+    return a, (order.last(a_all),), cache
+
+
+def gru_backward(cache: GRUCache, da, d_state_n):
+    """Backpropagation through time for ``gru_forward``.
+
+    da : (T, B, n_a) gradient w.r.t. ``a`` (padded steps ignored);
+    d_state_n : ``(da_n,)``, da_n (B, n_a) or None.
+    Returns dx (T, B, n_x), ``(da0,)`` and dparams (W_ih, W_hh, b_ih, b_hh),
+    all in the forward's dtype.
+    """
+    x, a_all, gates, hn_all, params, order = cache
+    T, B, n_x = x.shape
+    n_a = a_all.shape[2]
+    H, H2, H3 = n_a, 2 * n_a, 3 * n_a
+    W_ih, W_hh = params["W_ih"], params["W_hh"]
+    r, z, c = gates[..., :H], gates[..., H:H2], gates[..., H2:]
+
+    # 1. the local derivatives of every step at once (fewer, larger ufunc calls)
+    F_n = np.subtract(1, z)                 # d a / d n            ...
+    F_n *= 1 - c * c                        # ... times tanh'
+    F_z = np.subtract(a_all[:-1], c)        # d a / d z            ...
+    F_z *= z * (1 - z)                      # ... times sigmoid'
+    F_r = np.subtract(1, r)
+    F_r *= hn_all                           # dr_pre = dhn * F_r
+
+    # 2. the sweep. D holds [dr_pre, dz_pre, dhn, dn_pre] per step: its first
+    #    three blocks are what W_hh sees, in W_hh's row order, so the recurrent
+    #    GEMM reads them without a copy. Padded rows stay 0.
+    da = order.sort(da, axis=1)
+    da_next = initial_gradient(d_state_n[0], a_all[0], order)
+    D = np.zeros((T, B, 4 * n_a), dtype=x.dtype)
+    g_buf = np.empty((B, n_a), dtype=x.dtype)
+    for t in range(T - 1, -1, -1):
+        n = order.n_active[t]
+        d = D[t, :n]
+        dr_pre, dz_pre, dhn, dn_pre = d[:, :H], d[:, H:H2], d[:, H2:H3], d[:, H3:]
+        g = g_buf[:n]
+        np.add(da[t, :n], da_next[:n], out=g)
+        np.multiply(g, F_n[t, :n], out=dn_pre)
+        np.multiply(g, F_z[t, :n], out=dz_pre)
+        np.multiply(dn_pre, r[t, :n], out=dhn)
+        np.multiply(dhn, F_r[t, :n], out=dr_pre)
+        np.matmul(d[:, :H3], W_hh, out=da_next[:n])
+        g *= z[t, :n]
+        da_next[:n] += g
+
+    # 3. weights and inputs, one GEMM per gate group over all steps
+    D2 = D.reshape(T * B, 4 * n_a)
+    D_rz, D_n = D2[:, :H2], D2[:, H3:]      # the x-side gradients [dr, dz | dn]
+    x2 = x.reshape(T * B, n_x)
+    dW_ih = np.empty_like(W_ih)
+    np.matmul(D_rz.T, x2, out=dW_ih[:H2])
+    np.matmul(D_n.T, x2, out=dW_ih[H2:])
+    dW_hh = D2[:, :H3].T @ a_all[:-1].reshape(T * B, n_a)
+    dx = D_rz @ W_ih[:H2]
+    dx += D_n @ W_ih[H2:]
+    D_sum = D2.sum(axis=0)
+    dparams = {
+        "W_ih": dW_ih,
+        "W_hh": dW_hh,
+        "b_ih": np.concatenate([D_sum[:H2], D_sum[H3:]]),
+        "b_hh": D_sum[:H3].copy(),
+    }
+    dx = dx.reshape(T, B, n_x)
+    return order.unsort(dx, axis=1), (order.unsort(da_next, axis=0),), dparams

@@ -1,0 +1,161 @@
+"""The LSTM cell: forward over time and backpropagation through time.
+
+Notation (PyTorch's gate names and order i, f, g, o, for one example; the
+code works on a batch). The lecture's Gamma_u, Gamma_f, c~, Gamma_o are i, f, g, o:
+
+    [i, f, g, o]<t> = W_ih x<t> + W_hh a<t-1> + b_ih + b_hh        (pre-activations)
+    i, f, o = sigmoid(.),  g = tanh(.)
+    c<t> = f * c<t-1> + i * g
+    a<t> = o * tanh(c<t>)
+
+BPTT, with da = da<t> + da_next and tc = tanh(c<t>):
+
+    dc     = dc_next + da * o * (1 - tc**2)
+    di_pre = dc * g * i * (1 - i)          df_pre = dc * c<t-1> * f * (1 - f)
+    dg_pre = dc * i * (1 - g**2)           do_pre = da * tc * o * (1 - o)
+    dc_next = dc * f                       (what flows on to c<t-1>)
+    da_next = W_hh^T [di_pre, df_pre, dg_pre, do_pre]
+
+Both biases get the same gradient, the sum of the pre-activation gradients.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._common import LengthOrder, initial_gradient, read_only
+
+
+class LSTMCache(NamedTuple):
+    """What backward needs. Batch axes are in ``order``'s sorted order."""
+
+    x: np.ndarray        # (T, B, n_x) the inputs
+    a_all: np.ndarray    # (T+1, B, n_a) a_all[0] = a<0>, a_all[t+1] = a<t> (0 when padded)
+    c_all: np.ndarray    # (T+1, B, n_a) the same for the cell state c
+    gates: np.ndarray    # (T, B, 4*n_a) the activations i, f, g, o
+    tanh_c: np.ndarray   # (T, B, n_a) tanh(c<t>)
+    params: dict
+    order: LengthOrder
+
+
+def _gate_affine(n_a, dtype):
+    """sigmoid(v) = 0.5 * tanh(v / 2) + 0.5, so one tanh over all four blocks
+    serves both activations when the i, f, o rows are pre-scaled by 1/2:
+    returns that per-row scale (which is also the slope after the tanh) and
+    the offset (0.5 for i, f, o; 0 for g)."""
+    half = np.full(n_a, 0.5, dtype=dtype)
+    one, zero = np.ones(n_a, dtype=dtype), np.zeros(n_a, dtype=dtype)
+    return np.concatenate([half, half, one, half]), np.concatenate([half, half, zero, half])
+
+
+def lstm_forward(params, x, lengths, state0):
+    """Run the LSTM over T steps.
+
+    x : (T, B, n_x) float32/float64; state0 : ``(a0, c0)``, each (B, n_a).
+    Returns ``a`` (T, B, n_a, read-only, zeros at padded steps), ``(a_n, c_n)``
+    and the cache. Every array keeps x's dtype.
+    """
+    T, B, n_x = x.shape
+    W_ih, W_hh = params["W_ih"], params["W_hh"]
+    n_a = W_hh.shape[1]
+    H, H2, H3 = n_a, 2 * n_a, 3 * n_a
+    order = LengthOrder(lengths, T)
+    x = order.sort(x, axis=1)
+
+    # fold the sigmoid's 1/2 into the weights once rather than into every step
+    scale, offset = _gate_affine(n_a, x.dtype)
+    W_hh_T = (W_hh * scale[:, None]).T
+    xW = (x.reshape(T * B, n_x) @ (W_ih * scale[:, None]).T).reshape(T, B, 4 * n_a)
+    xW += (params["b_ih"] + params["b_hh"]) * scale
+
+    a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
+    c_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
+    a_all[0] = order.sort(state0[0], axis=0)
+    c_all[0] = order.sort(state0[1], axis=0)
+    gates = np.zeros((T, B, 4 * n_a), dtype=x.dtype)
+    tanh_c = np.zeros((T, B, n_a), dtype=x.dtype)
+    ig_buf = np.empty((B, n_a), dtype=x.dtype)
+    for t, n in enumerate(order.n_active):
+        G = gates[t, :n]
+        np.matmul(a_all[t, :n], W_hh_T, out=G)
+        G += xW[t, :n]
+        np.tanh(G, out=G)
+        G *= scale
+        G += offset
+        i, f, g, o = G[:, :H], G[:, H:H2], G[:, H2:H3], G[:, H3:]
+        c_next, ig = c_all[t + 1, :n], ig_buf[:n]
+        np.multiply(f, c_all[t, :n], out=c_next)
+        np.multiply(i, g, out=ig)
+        c_next += ig
+        tc = tanh_c[t, :n]
+        np.tanh(c_next, out=tc)
+        np.multiply(o, tc, out=a_all[t + 1, :n])
+
+    a = read_only(order.unsort(a_all[1:], axis=1))
+    cache = LSTMCache(x, a_all, c_all, gates, tanh_c, params, order)
+    return a, (order.last(a_all), order.last(c_all)), cache
+
+
+def lstm_backward(cache: LSTMCache, da, d_state_n):
+    """Backpropagation through time for ``lstm_forward``.
+
+    da : (T, B, n_a) gradient w.r.t. ``a`` (padded steps ignored);
+    d_state_n : ``(da_n, dc_n)``, each (B, n_a) or None.
+    Returns dx (T, B, n_x), ``(da0, dc0)`` and dparams (W_ih, W_hh, b_ih,
+    b_hh), all in the forward's dtype.
+    """
+    x, a_all, c_all, gates, tanh_c, params, order = cache
+    T, B, n_x = x.shape
+    n_a = a_all.shape[2]
+    W_ih, W_hh = params["W_ih"], params["W_hh"]
+    G4 = gates.reshape(T, B, 4, n_a)
+    i, g, o = G4[:, :, 0], G4[:, :, 2], G4[:, :, 3]
+
+    # 1. the local derivatives of every step at once. F's blocks turn dc (for
+    #    i, f, g) or da (for o) into the pre-activation gradients; P carries da
+    #    from a<t> into c<t>.
+    F = np.subtract(1, gates)
+    F *= gates                              # sigmoid' for i, f, o (g's block overwritten)
+    F4 = F.reshape(T, B, 4, n_a)
+    F4[:, :, 0] *= g
+    F4[:, :, 1] *= c_all[:-1]
+    np.multiply(g, g, out=F4[:, :, 2])
+    np.subtract(1, F4[:, :, 2], out=F4[:, :, 2])
+    F4[:, :, 2] *= i
+    F4[:, :, 3] *= tanh_c
+    P = np.multiply(tanh_c, tanh_c)
+    np.subtract(1, P, out=P)
+    P *= o
+    f = G4[:, :, 1]
+
+    # 2. the sweep; D holds the pre-activation gradients [i, f, g, o] of each
+    #    step in W's row order. Padded rows stay 0.
+    da = order.sort(da, axis=1)
+    da_next = initial_gradient(d_state_n[0], a_all[0], order)
+    dc_next = initial_gradient(d_state_n[1], c_all[0], order)
+    D = np.zeros((T, B, 4 * n_a), dtype=x.dtype)
+    D4 = D.reshape(T, B, 4, n_a)
+    da_buf = np.empty((B, n_a), dtype=x.dtype)
+    tmp_buf = np.empty((B, n_a), dtype=x.dtype)
+    for t in range(T - 1, -1, -1):
+        n = order.n_active[t]
+        da_t, dc, tmp = da_buf[:n], dc_next[:n], tmp_buf[:n]
+        np.add(da[t, :n], da_next[:n], out=da_t)
+        np.multiply(da_t, P[t, :n], out=tmp)
+        dc += tmp                           # dc is now dL/dc<t>
+        # i, f, g are adjacent blocks, all scaled by dc: one broadcast multiply
+        np.multiply(dc[:, None, :], F4[t, :n, :3], out=D4[t, :n, :3])
+        np.multiply(da_t, F4[t, :n, 3], out=D4[t, :n, 3])
+        dc *= f[t, :n]
+        np.matmul(D[t, :n], W_hh, out=da_next[:n])
+
+    # 3. weights and inputs, one GEMM each over all steps
+    D2 = D.reshape(T * B, 4 * n_a)
+    dW_ih = D2.T @ x.reshape(T * B, n_x)
+    dW_hh = D2.T @ a_all[:-1].reshape(T * B, n_a)
+    db = D2.sum(axis=0)
+    dx = (D2 @ W_ih).reshape(T, B, n_x)
+    dparams = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
+    d_state0 = (order.unsort(da_next, axis=0), order.unsort(dc_next, axis=0))
+    return order.unsort(dx, axis=1), d_state0, dparams

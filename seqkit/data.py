@@ -1,0 +1,96 @@
+"""Batches: length-bucketed, shuffled, padded to the longest T_x in the batch.
+
+Padding is described by ``lengths`` (and a 0/1 ``mask`` for losses), never by a
+pad token: the kernels stop each example at its own T_x.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .tasks import Example, Kind
+
+
+@dataclass
+class Batch:
+    """Host (NumPy) arrays; the trainer moves them to the backend.
+
+    x : (T, B) int64 or (T, B, n_x); lengths : (B,) int64
+    y : (T, B) / (T, B, n_y) per step, (B,) / (B, n_y) many-to-one, (T_y, B) encoder-decoder
+    mask : (T, B) float, 1 at valid steps ((B,) ones for many-to-one, (T_y, B) encoder-decoder)
+    decoder_in, decoder_lengths : encoder-decoder only: <bos> y<1..T_y-1>, and T_y
+    """
+
+    x: np.ndarray
+    lengths: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    decoder_in: np.ndarray | None = None
+    decoder_lengths: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.lengths)
+
+
+def pad(seqs: list[np.ndarray], T: int) -> np.ndarray:
+    """Stack sequences time-major (T, B, ...) with zeros after each one's end."""
+    first = np.asarray(seqs[0])
+    out = np.zeros((T, len(seqs), *first.shape[1:]), dtype=first.dtype)
+    for b, s in enumerate(seqs):
+        out[: len(s), b] = s
+    return out
+
+
+def step_mask(lengths: np.ndarray, T: int, dtype="float32") -> np.ndarray:
+    return (np.arange(T)[:, None] < lengths[None, :]).astype(dtype)
+
+
+def collate(examples: list[Example], kind: Kind, bos_id: int | None = None) -> Batch:
+    lengths = np.array([len(e.x) for e in examples], dtype=np.int64)
+    T = int(lengths.max())
+    x = pad([np.asarray(e.x) for e in examples], T)
+    if kind == Kind.MANY_TO_ONE:
+        y = np.stack([np.asarray(e.y) for e in examples])
+        return Batch(x, lengths, y, np.ones(len(examples), dtype="float32"))
+    if kind == Kind.ENCODER_DECODER:
+        y_lengths = np.array([len(e.y) for e in examples], dtype=np.int64)
+        y = pad([np.asarray(e.y) for e in examples], int(y_lengths.max()))
+        # teacher forcing: the decoder reads the previous target, starting from <bos>
+        decoder_in = np.concatenate([np.full((1, len(examples)), bos_id, dtype=y.dtype), y[:-1]])
+        return Batch(x, lengths, y, step_mask(y_lengths, y.shape[0]), decoder_in, y_lengths)
+    y = pad([np.asarray(e.y) for e in examples], T)
+    return Batch(x, lengths, y, step_mask(lengths, T))
+
+
+def bucketed_batches(examples: list[Example], batch_size: int, rng: np.random.Generator | None,
+                     pool: int = 50) -> list[list[int]]:
+    """Index lists of batches. With ``rng``: shuffle, sort pools of ``pool`` batches by
+    length so each batch pads little, then shuffle the batch order. Without: in order."""
+    n = len(examples)
+    if rng is None:
+        return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    order = rng.permutation(n)
+    lengths = np.array([len(examples[i].x) for i in order])
+    batches = []
+    step = batch_size * pool
+    for start in range(0, n, step):
+        chunk = order[start:start + step]
+        chunk = chunk[np.argsort(lengths[start:start + step], kind="stable")]
+        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def time_chunks(batch: Batch, bptt: int | None):
+    """Cut a per-step batch into windows of ``bptt`` steps for truncated BPTT.
+    An example that has ended keeps a length of 1 in later windows (its loss is
+    masked out), because the kernels need T_x >= 1."""
+    T = batch.x.shape[0]
+    if not bptt or T <= bptt:
+        yield batch
+        return
+    for s in range(0, T, bptt):
+        e = min(s + bptt, T)
+        lengths = np.clip(batch.lengths - s, 1, e - s)
+        yield Batch(batch.x[s:e], lengths, batch.y[s:e], batch.mask[s:e])

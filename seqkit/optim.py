@@ -1,0 +1,296 @@
+"""Optimizers over a flat dict of parameters, gradient clipping, learning-rate decay.
+
+Every optimizer follows ``torch.optim``'s update formulas exactly (weight
+decay is L2 added to the gradient, ``g <- g + wd * p``), so a run can be
+checked step by step against PyTorch. Parameters are updated **in place**:
+layers that hold the same arrays see the new values without reloading.
+Everything is written against the arrays' own module ``xp`` (NumPy, CuPy).
+
+Notation per parameter ``p`` with gradient ``g``, learning rate ``lr``,
+step count ``t`` (1 at the first step):
+
+    SGD      b <- g (t = 1) | mu*b + (1-dampening)*g;  d = g + mu*b (nesterov) | b;  p <- p - lr*d
+    Adagrad  s <- s + g^2;  p <- p - lr/(1 + (t-1)*lr_decay) * g / (sqrt(s) + eps)
+    RMSProp  v <- alpha*v + (1-alpha)*g^2;  d = g / (sqrt(v) + eps)
+             p <- p - lr*d  (momentum: b <- mu*b + d;  p <- p - lr*b)
+    Adam     m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2
+             p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .errors import SeqkitError
+
+
+def array_module(a) -> Any:
+    """``cupy`` for a CuPy array, else ``numpy``; CuPy is imported only when
+    the array already comes from it, so CPU-only installs never touch it."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        return importlib.import_module("cupy")
+    return np
+
+
+def _to_numpy(a) -> np.ndarray:
+    # a copy, so a saved state never aliases a slot that later steps modify
+    return np.array(a.get() if array_module(a) is not np else a, copy=True)
+
+
+class Optimizer:
+    """Base class: holds ``params`` (the very arrays the layers hold), one set
+    of slot arrays per parameter and the step count ``t``.
+
+    Subclasses name their slots in ``slots`` and implement ``_update``.
+    """
+
+    name = ""
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, params: dict, lr: float, weight_decay: float = 0.0,
+                 to_numpy: Callable[[Any], np.ndarray] | None = None):
+        if not params:
+            raise SeqkitError("optimizer got no parameters")
+        if not lr >= 0:
+            raise SeqkitError(f"learning rate must be >= 0, not {lr!r}")
+        if weight_decay < 0:
+            raise SeqkitError(f"weight_decay must be >= 0, not {weight_decay!r}")
+        self.params = dict(params)  # a new dict, the same arrays
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.xp = array_module(next(iter(self.params.values())))
+        self._to_numpy = to_numpy or _to_numpy
+        self.t = 0
+        self.state = {slot: {k: self._init_slot(slot, p) for k, p in self.params.items()}
+                      for slot in self.slots}
+
+    def _init_slot(self, slot: str, p):
+        return self.xp.zeros_like(p)
+
+    def step(self, grads: dict) -> None:
+        """One update of every parameter from ``grads`` (same names and shapes;
+        ``grads`` itself is left unchanged)."""
+        missing, unexpected = self.params.keys() - grads.keys(), grads.keys() - self.params.keys()
+        if missing or unexpected:
+            raise SeqkitError(f"gradients do not match the optimizer's parameters: "
+                              f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        self.t += 1
+        for k, p in self.params.items():
+            g = grads[k]
+            if g.shape != p.shape:
+                raise SeqkitError(f"gradient {k!r} has shape {tuple(g.shape)}, "
+                                  f"parameter has {tuple(p.shape)}")
+            if self.weight_decay:
+                g = g + self.weight_decay * p  # a new array: the caller's grads stay as given
+            self._update(p, g, {slot: self.state[slot][k] for slot in self.slots})
+
+    def _update(self, p, g, s: dict) -> None:
+        raise NotImplementedError
+
+    # -- state I/O -----------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Slots as NumPy arrays under ``"<name>.<slot>/<param>"`` plus the step
+        count ``"<name>.step"`` (0-d int64): everything needed to resume."""
+        out = {f"{self.name}.{slot}/{k}": self._to_numpy(a)
+               for slot, arrays in self.state.items() for k, a in arrays.items()}
+        out[f"{self.name}.step"] = np.array(self.t, dtype=np.int64)
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned, exactly (names and shapes must match)."""
+        expected = self.state_dict().keys()
+        missing, unexpected = expected - state.keys(), state.keys() - expected
+        if missing or unexpected:
+            raise SeqkitError(f"optimizer state does not fit {type(self).__name__}: "
+                              f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        for slot, arrays in self.state.items():
+            for k, a in arrays.items():
+                value = np.asarray(state[f"{self.name}.{slot}/{k}"])
+                if value.shape != a.shape:
+                    raise SeqkitError(f"optimizer state {slot}/{k} has shape {value.shape}, "
+                                      f"expected {tuple(a.shape)}")
+                a[...] = self.xp.asarray(value, dtype=a.dtype)
+        self.t = int(np.asarray(state[f"{self.name}.step"]))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} lr={self.lr:g} t={self.t} params={len(self.params)}>"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum ``mu``;
+    ``dampening`` scales the gradient into the buffer by ``1 - dampening``
+    after the first step, as in PyTorch."""
+
+    name = "sgd"
+
+    def __init__(self, params, lr, weight_decay=0.0, momentum=0.0, nesterov=False,
+                 dampening=0.0, to_numpy=None):
+        if momentum < 0:
+            raise SeqkitError(f"momentum must be >= 0, not {momentum!r}")
+        if nesterov and (not momentum or dampening):
+            raise SeqkitError("nesterov momentum needs momentum > 0 and dampening 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.dampening = float(dampening)
+        self.slots = ("momentum_buffer",) if momentum else ()
+        super().__init__(params, lr, weight_decay, to_numpy)
+
+    def _update(self, p, g, s):
+        if self.momentum:
+            b = s["momentum_buffer"]
+            if self.t == 1:
+                b[...] = g  # PyTorch starts the buffer at the first gradient, not at zero
+            else:
+                b *= self.momentum
+                b += (1 - self.dampening) * g
+            g = g + self.momentum * b if self.nesterov else b
+        p -= self.lr * g
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-coordinate steps shrinking with the accumulated ``g^2``."""
+
+    name = "adagrad"
+    slots = ("sum",)
+
+    def __init__(self, params, lr, weight_decay=0.0, lr_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, to_numpy=None):
+        self.lr_decay, self.eps = float(lr_decay), float(eps)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        super().__init__(params, lr, weight_decay, to_numpy)
+
+    def _init_slot(self, slot, p):
+        return self.xp.full_like(p, self.initial_accumulator_value)
+
+    def _update(self, p, g, s):
+        s["sum"] += g * g
+        clr = self.lr / (1 + (self.t - 1) * self.lr_decay)
+        p -= clr * g / (self.xp.sqrt(s["sum"]) + self.eps)
+
+
+class RMSProp(Optimizer):
+    """RMSProp: steps divided by a running RMS of the gradient; ``centered``
+    subtracts the squared running mean (PyTorch's option)."""
+
+    name = "rmsprop"
+
+    def __init__(self, params, lr, weight_decay=0.0, alpha=0.99, eps=1e-8, momentum=0.0,
+                 centered=False, to_numpy=None):
+        if not 0 <= alpha <= 1:
+            raise SeqkitError(f"alpha must be in [0, 1], not {alpha!r}")
+        self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
+        self.centered = bool(centered)
+        self.slots = ("square_avg",) + (("grad_avg",) if centered else ()) + (
+            ("momentum_buffer",) if momentum else ())
+        super().__init__(params, lr, weight_decay, to_numpy)
+
+    def _update(self, p, g, s):
+        xp, v = self.xp, s["square_avg"]
+        v *= self.alpha
+        v += (1 - self.alpha) * g * g
+        if self.centered:
+            m = s["grad_avg"]
+            m += (1 - self.alpha) * (g - m)  # PyTorch's lerp form
+            denom = xp.sqrt(v - m * m) + self.eps
+        else:
+            denom = xp.sqrt(v) + self.eps
+        if self.momentum:
+            b = s["momentum_buffer"]
+            b *= self.momentum
+            b += g / denom
+            p -= self.lr * b
+        else:
+            p -= self.lr * g / denom
+
+
+class Adam(Optimizer):
+    """Adam with bias-corrected first and second moments."""
+
+    name = "adam"
+    slots = ("m", "v")
+
+    def __init__(self, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8,
+                 to_numpy=None):
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise SeqkitError(f"betas must be in [0, 1), not {tuple(betas)!r}")
+        self.betas, self.eps = (float(b1), float(b2)), float(eps)
+        super().__init__(params, lr, weight_decay, to_numpy)
+
+    def _update(self, p, g, s):
+        (b1, b2), m, v = self.betas, s["m"], s["v"]
+        m += (1 - b1) * (g - m)  # PyTorch's lerp form of b1*m + (1-b1)*g
+        v *= b2
+        v += (1 - b2) * g * g
+        step_size = self.lr / (1 - b1 ** self.t)
+        denom = self.xp.sqrt(v) / math.sqrt(1 - b2 ** self.t) + self.eps
+        p -= step_size * m / denom
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}
+
+
+def make_optimizer(name: str, params: dict, lr: float, **kw) -> Optimizer:
+    """The optimizer called ``name`` (see ``OPTIMIZERS``) with its options ``kw``."""
+    if name not in OPTIMIZERS:
+        raise SeqkitError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[name]
+    try:  # check the option names first, so a TypeError inside __init__ is never masked
+        inspect.signature(cls).bind(params, lr, **kw)
+    except TypeError as e:
+        raise SeqkitError(f"optimizer {name!r}: {e}") from None
+    return cls(params, lr, **kw)
+
+
+# -- gradient clipping ------------------------------------------------------
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """Scale all gradients in place so their global L2 norm
+    ``||g|| = sqrt(sum_k sum_i g_ki^2)`` is at most ``max_norm``, by
+    ``min(1, max_norm / (||g|| + 1e-6))`` as ``torch.nn.utils.clip_grad_norm_``.
+
+    Returns ``||g||`` before clipping. The squares are summed in float64 so
+    large float32 gradients (|g| > 1.8e19) do not overflow to an infinite
+    norm that would zero every gradient. A non-finite norm (NaN/inf
+    gradients) is returned and the gradients are left alone: scaling by 0 or
+    NaN would only hide the blow-up.
+    """
+    if not max_norm > 0:
+        raise SeqkitError(f"max_norm must be positive, not {max_norm!r}")
+    if not grads:
+        return 0.0
+    total = 0.0
+    for g in grads.values():
+        xp = array_module(g)
+        g64 = g.astype(xp.float64, copy=False).ravel()
+        total += float(xp.dot(g64, g64))
+    norm = math.sqrt(total)
+    coef = max_norm / (norm + 1e-6)
+    if math.isfinite(norm) and coef < 1:
+        for g in grads.values():
+            g *= coef
+    return norm
+
+
+def clip_grad_value(grads: dict, value: float) -> None:
+    """Clip every gradient entry in place to ``[-value, value]`` (the course
+    clips to [-5, 5] against exploding gradients)."""
+    if not value > 0:
+        raise SeqkitError(f"clip value must be positive, not {value!r}")
+    for g in grads.values():
+        array_module(g).clip(g, -value, value, out=g)
+
+
+# -- learning-rate decay ------------------------------------------------------
+def decayed_lr(base_lr: float, epoch: int, decay: float) -> float:
+    """Exponential decay ``lr = base_lr * decay**epoch`` (epoch 0 gives
+    ``base_lr``; ``decay = 1`` keeps it constant). Set ``optimizer.lr`` to it
+    at the start of each epoch."""
+    if not 0 < decay <= 1:
+        raise SeqkitError(f"lr decay must be in (0, 1], not {decay!r}")
+    if epoch < 0:
+        raise SeqkitError(f"epoch must be >= 0, not {epoch!r}")
+    return base_lr * decay ** epoch

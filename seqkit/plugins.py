@@ -1,0 +1,142 @@
+"""Plugin loading: entry points of group ``seqkit``, loaded lazily, once.
+
+Environment:
+  SEQKIT_LOAD_PLUGINS     comma list of plugin (entry-point or distribution) names to
+                          load; set but empty loads none. Unset loads all.
+  SEQKIT_DISABLE_PLUGINS  comma list of plugin names never to load.
+  SEQKIT_STRICT_PLUGINS=1 a plugin that fails to import is an error, not a warning.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import pluggy
+
+from . import hookspecs
+from .errors import SeqkitError
+
+pm = pluggy.PluginManager("seqkit")
+pm.add_hookspecs(hookspecs)
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded; the others still are."""
+
+
+class PluginError(SeqkitError):
+    pass
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins registered. ``*_plugin`` maps a name to its provider."""
+
+    backends: dict = field(default_factory=dict)
+    tasks: dict = field(default_factory=dict)
+    backend_plugin: dict = field(default_factory=dict)
+    task_plugin: dict = field(default_factory=dict)
+
+
+_infos: dict[str, PluginInfo] = {}
+_registry: Registry | None = None
+_loaded = False
+
+
+def _names(var: str) -> set[str] | None:
+    value = os.environ.get(var)
+    if value is None:
+        return None
+    return {n.strip() for n in value.split(",") if n.strip()}
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load every ``seqkit`` entry point once; a broken one warns and is skipped."""
+    global _loaded
+    if _loaded:
+        return pm
+    _loaded = True
+    allowed = _names("SEQKIT_LOAD_PLUGINS")
+    for name in _names("SEQKIT_DISABLE_PLUGINS") or ():
+        pm.set_blocked(name)
+    strict = os.environ.get("SEQKIT_STRICT_PLUGINS", "") not in ("", "0")
+    for ep in importlib.metadata.entry_points(group="seqkit"):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        wanted = {ep.name, dist_name} - {None}
+        if allowed is not None and not wanted & allowed:
+            continue
+        if any(pm.is_blocked(n) for n in wanted) or pm.has_plugin(ep.name):
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # any import failure of third-party code
+            message = (
+                f"plugin {ep.name!r} ({dist_name or 'unknown distribution'}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            if strict:
+                raise PluginError(message) from exc
+            warnings.warn(message, PluginWarning, stacklevel=2)
+            continue
+        pm.register(module, name=ep.name)
+        _infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version if dist else None)
+    pm.check_pending()
+    return pm
+
+
+def plugin_info(name: str) -> PluginInfo:
+    return _infos.get(name, PluginInfo(name))
+
+
+def registry() -> Registry:
+    """The backends and tasks of the loaded plugins (loading them on first use)."""
+    global _registry
+    if _registry is None:
+        load_plugins()
+        reg = Registry()
+        # each plugin's hook is called on its own so the registry knows who
+        # registered what (a checkpoint names the distribution of its task)
+        for impl in pm.hook.register_backends.get_hookimpls():
+            info = plugin_info(impl.plugin_name)
+
+            def add_backend(cls, info=info):
+                reg.backends[cls.name] = cls
+                reg.backend_plugin[cls.name] = info
+
+            impl.function(register=add_backend)
+        for impl in pm.hook.register_tasks.get_hookimpls():
+            info = plugin_info(impl.plugin_name)
+
+            def add_task(task, info=info):
+                reg.tasks[task.name] = task
+                reg.task_plugin[task.name] = info
+
+            impl.function(register=add_task)
+        _registry = reg
+    return _registry
+
+
+def reset() -> None:
+    """Forget loaded plugins (tests use it to reload under another environment)."""
+    global _loaded, _registry
+    for name, plugin in list(pm.list_name_plugin()):
+        if plugin is None:  # a blocked name
+            pm.unblock(name)
+        else:
+            pm.unregister(name=name)
+    _infos.clear()
+    _loaded = False
+    _registry = None
+    from . import backend
+
+    backend._instances.clear()

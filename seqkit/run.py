@@ -1,0 +1,179 @@
+"""A training run as one object: task, encoders, model, optimizer, history,
+and its checkpoint (one ``.npz``: weights by state_dict name, optimizer slots,
+and a JSON manifest; see ``seqkit.checkpoint``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .checkpoint import check_writable, load_checkpoint, save_checkpoint
+from .errors import SeqkitError
+from .model import ModelSpec, SequenceModel
+from .optim import make_optimizer
+from .plugins import registry
+from .tasks import Kind, Task, check_examples
+from .train import History, NonFiniteError, TrainConfig, evaluate, train_epoch
+
+MODEL_HPARAMS = ("cell", "hidden", "layers", "bidirectional", "embed_dim", "dropout", "nonlinearity")
+
+
+def get_task(name: str) -> Task:
+    tasks = registry().tasks
+    if name not in tasks:
+        known = ", ".join(sorted(tasks)) or "none (install a task plugin)"
+        raise SeqkitError(f"unknown task {name!r}; installed tasks: {known}")
+    return tasks[name]
+
+
+def split_records(task: Task, splits: dict, valid_fraction: float, seed: int) -> dict:
+    """Carve a validation split out of "train" (seeded) when the data has none."""
+    splits = dict(splits)
+    if not splits.get("train"):
+        raise SeqkitError("the data holds no training examples")
+    if not splits.get("valid") and valid_fraction > 0 and len(splits["train"]) > 1:
+        train = splits["train"]
+        order = np.random.default_rng(seed).permutation(len(train))
+        n_valid = max(1, int(round(len(train) * valid_fraction)))
+        splits["valid"] = [train[i] for i in sorted(order[:n_valid])]
+        splits["train"] = [train[i] for i in sorted(order[n_valid:])]
+    return splits
+
+
+@dataclass
+class Run:
+    task: Task
+    encoders: dict
+    model: SequenceModel
+    config: TrainConfig
+    options: dict = field(default_factory=dict)
+    history: History = field(default_factory=History)
+    epoch: int = 0  # epochs finished
+    optimizer: object = None
+
+    @property
+    def bos_id(self):
+        return self.encoders.get("bos_id")
+
+    # -- building ------------------------------------------------------------
+    @classmethod
+    def create(cls, task: Task, train_records: list, hparams: dict, config: TrainConfig,
+               options: dict, backend=None, dtype: str = "float32") -> Run:
+        encoders = task.build_encoders(train_records, options)
+        dims = task.dims(encoders)
+        spec = ModelSpec(kind=Kind(task.kind).value, input=task.input, head=task.head,
+                         n_in=dims["n_in"], n_y=dims["n_y"],
+                         n_in_decoder=dims.get("n_in_decoder", 0),
+                         **{k: v for k, v in hparams.items() if k in MODEL_HPARAMS})
+        model = SequenceModel(spec, backend=backend, dtype=dtype, seed=config.seed)
+        run = cls(task, encoders, model, config, options)
+        run.make_optimizer()
+        return run
+
+    def make_optimizer(self) -> None:
+        c = self.config
+        kw = {"weight_decay": c.weight_decay}
+        if c.optimizer in ("sgd", "rmsprop"):
+            kw["momentum"] = c.momentum
+        self.optimizer = make_optimizer(c.optimizer, self.model.params(), c.lr, **kw)
+
+    def encode(self, records: list) -> list:
+        return [self.task.encode(r, self.encoders) for r in records]
+
+    # -- training --------------------------------------------------------------
+    def fit(self, train: list, valid: list, out: str, progress: bool = True, log=print) -> None:
+        """Train from ``self.epoch`` up to ``config.epochs`` (a total), validating and
+        checkpointing to ``out`` after every epoch. Stops early after ``patience``
+        epochs without improvement of the task's monitored metric."""
+        check_writable(out)
+        check_examples(Kind(self.task.kind), self.task.head, train, self.task.dims(self.encoders))
+        c = self.config
+        while self.epoch < c.epochs:
+            try:
+                stats = train_epoch(self.model, self.optimizer, train, c, self.epoch, self.bos_id,
+                                    show_progress=progress)
+            except NonFiniteError as e:
+                kept = f"; the last good checkpoint is {out}" if self.epoch else ""
+                raise NonFiniteError(f"{e}{kept}") from None
+            record = {"epoch": self.epoch + 1, "train_loss": stats["loss"],
+                      "tokens_per_s": stats["tokens_per_s"]}
+            for k, v in evaluate(self.model, self.task, valid, self.encoders,
+                                 bos_id=self.bos_id).items():
+                record[f"valid_{k}"] = v
+            self.epoch += 1
+            self.history.epochs.append(record)
+            self.save(out)
+            log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in record.items()))
+            best = self.history.best(self.task.monitor)
+            if c.patience and best and self.epoch - 1 - best[1] >= c.patience:
+                log(f"early stop: no better valid_{self.task.monitor[0]} for {c.patience} epochs")
+                break
+
+    # -- checkpoint --------------------------------------------------------------
+    def manifest(self) -> dict:
+        reg = registry()
+        plugin = reg.task_plugin.get(self.task.name)
+        return {
+            "task": {"name": self.task.name, "kind": Kind(self.task.kind).value,
+                     "distribution": plugin.distribution if plugin else None,
+                     "version": plugin.version if plugin else None},
+            "model": self.model.spec.to_json(),
+            "encoders": self.encoders,
+            "options": self.options,
+            "dtype": str(np.dtype(self.model.dtype)),
+            "backend": self.model.backend.name,
+            "seed": self.config.seed,
+            "config": self.config.to_json(),
+            "optimizer": self.config.optimizer,
+            "epoch": self.epoch,
+            # the RNG state is derived from (seed, epoch): see seqkit.train
+            "rng": {"scheme": "numpy default_rng([seed, epoch])", "seed": self.config.seed,
+                    "epoch": self.epoch},
+            "history": self.history.epochs,
+        }
+
+    def save(self, path: str) -> None:
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        if self.optimizer is not None:
+            arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        save_checkpoint(path, arrays, _finite_json(self.manifest()))
+
+    @classmethod
+    def load(cls, path: str, backend=None) -> Run:
+        arrays, m = load_checkpoint(path)
+        try:
+            name, dist = m["task"]["name"], m["task"]["distribution"]
+            tasks = registry().tasks
+            if name not in tasks:
+                need = f"{dist} {m['task']['version'] or ''}".strip() if dist else "its plugin"
+                raise SeqkitError(f"{path} needs task {name!r} from {need}, which is not "
+                                  f"installed (pip install {dist or 'seqkit-' + name})")
+            task = tasks[name]
+            config = TrainConfig(**m["config"])
+            spec = ModelSpec.from_json(m["model"])
+            # trained on any backend, loads on any other: weights are plain NumPy
+            model = SequenceModel(spec, backend=backend, dtype=m["dtype"], seed=config.seed)
+            model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        except (KeyError, TypeError, ValueError) as e:
+            raise SeqkitError(f"{path} has an invalid manifest: {type(e).__name__}: {e}") from None
+        run = cls(task, m["encoders"], model, config, m.get("options", {}),
+                  History(list(m.get("history", []))), int(m["epoch"]))
+        run.make_optimizer()
+        optim = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
+        if optim:
+            run.optimizer.load_state_dict(optim)
+        return run
+
+
+def _finite_json(obj):
+    """JSON has no NaN/inf: store them as strings."""
+    if isinstance(obj, dict):
+        return {k: _finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj

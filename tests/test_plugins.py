@@ -1,0 +1,101 @@
+import json
+import warnings
+
+import pytest
+
+from seqkit import plugins
+from seqkit.backend import BackendError, get_backend
+from seqkit.testing import run_seqkit
+
+
+@pytest.fixture
+def fresh_plugins():
+    plugins.reset()
+    yield plugins
+    plugins.reset()
+
+
+def test_numpy_backend_arrives_through_entry_point(fresh_plugins):
+    reg = fresh_plugins.registry()
+    assert "numpy" in reg.backends
+    assert reg.backend_plugin["numpy"].distribution == "seqkit-numpy"
+    assert get_backend("numpy").xp.__name__ == "numpy"
+
+
+def test_real_entry_point_plugin_and_broken_one(fresh_plugins, plugin_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    with pytest.warns(plugins.PluginWarning, match="'broken'.*seqkit-broken.*broken on purpose"):
+        reg = fresh_plugins.registry()
+    assert {"numpy", "fake"} <= set(reg.backends)
+    assert reg.backend_plugin["fake"].distribution == "seqkit-fake"
+    assert reg.backend_plugin["fake"].version == "0.3"
+    with pytest.raises(BackendError, match="unavailable: ImportError.*fakegpu.*pip install"):
+        get_backend("fake")
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(fresh_plugins, plugin_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    monkeypatch.setenv("SEQKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(plugins.PluginError, match="broken"):
+        fresh_plugins.load_plugins()
+
+
+@pytest.mark.parametrize("load, disable, expected", [
+    ("", None, set()),
+    ("numpy", None, {"numpy"}),
+    ("seqkit-fake", None, {"fake"}),  # a distribution name works too
+    (None, "broken,fake", {"numpy"}),
+])
+def test_env_vars_limit_loading(fresh_plugins, plugin_dir, monkeypatch, load, disable, expected):
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    for var, value in (("SEQKIT_LOAD_PLUGINS", load), ("SEQKIT_DISABLE_PLUGINS", disable)):
+        if value is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
+            monkeypatch.setenv(var, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the broken plugin is never imported here
+        fresh_plugins.load_plugins()
+    loaded = {name for name, p in fresh_plugins.pm.list_name_plugin() if p is not None}
+    assert loaded == expected
+
+
+def test_misspelled_hook_is_caught(fresh_plugins):
+    class Typo:
+        @plugins.hookspecs.hookimpl
+        def register_backend(self, register):  # missing "s"
+            pass
+
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(Typo())
+    with pytest.raises(Exception, match="register_backend"):
+        fresh_plugins.pm.check_pending()
+
+
+def test_every_hook_is_documented():
+    from seqkit import hookspecs
+
+    for name in ("register_backends", "register_tasks", "register_commands"):
+        spec = getattr(hookspecs, name)
+        assert spec.__doc__ and len(spec.__doc__.strip()) > 20
+    docs = open("docs/plugins.md").read()
+    for name in ("register_backends", "register_tasks", "register_commands"):
+        assert name in docs
+
+
+def test_cli_plugins_lists_others_when_one_is_broken(plugin_dir):
+    r = run_seqkit("plugins", "--json", pythonpath=plugin_dir)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    names = {row["name"] for row in rows}
+    assert {"numpy", "fake"} <= names and "broken" not in names
+    assert all({"name", "version", "hooks"} <= row.keys() for row in rows)
+    fake = next(row for row in rows if row["name"] == "fake")
+    assert fake["hooks"] == ["register_backends", "register_commands"]
+    warning_lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(warning_lines) == 1 and "broken" in warning_lines[0]
+
+
+def test_plugin_adds_a_command(plugin_dir):
+    r = run_seqkit("hello", pythonpath=plugin_dir)
+    assert r.returncode == 0 and "hello from fake" in r.stdout
