@@ -118,23 +118,26 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     one-line SeqkitError naming the file."""
     name = os.fspath(path)
     try:
-        npz = np.load(name, allow_pickle=False)
+        with open(name, "rb") as f:
+            magic = f.read(6)
     except FileNotFoundError:
         raise SeqkitError(f"checkpoint {name} does not exist") from None
     except IsADirectoryError:
         raise SeqkitError(f"checkpoint {name} is a directory, not a file") from None
-    except PermissionError:
-        raise SeqkitError(f"checkpoint {name} is not readable (permission denied)") from None
-    except Exception as e:
-        raise SeqkitError(f"{name} is not a seqkit checkpoint (not an .npz archive: "
-                          f"{_one_line(e)})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
+    except OSError as e:
+        raise SeqkitError(f"checkpoint {name} is not readable ({e.strerror or e})") from None
+    # sniff first: np.load's own errors for these would talk about pickles
+    if not magic:
+        raise SeqkitError(f"{name} is not a seqkit checkpoint (empty file)")
+    if magic == b"\x93NUMPY":
         raise SeqkitError(f"{name} is not a seqkit checkpoint (a single .npy array, "
                           "not an .npz archive)")
+    if not magic.startswith(b"PK"):
+        raise SeqkitError(f"{name} is not a seqkit checkpoint (not an .npz/zip archive)")
     try:
-        with npz:
+        with np.load(name, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except Exception as e:  # BadZipFile (bad CRC), EOFError, ValueError (bad header), ...
+    except Exception as e:  # BadZipFile (truncated, bad CRC), EOFError, ValueError (bad header)
         raise SeqkitError(f"{name} is not a seqkit checkpoint (corrupted or truncated: "
                           f"{_one_line(e)})") from None
     raw = arrays.pop(MANIFEST_KEY, None)

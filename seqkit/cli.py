@@ -134,5 +134,10 @@ def gradcheck(backend, cells, tol):
     click.echo(f"all cases within tolerance (worst {worst_overall:.2e})")
 
 
+from .cli_models import register as _register_model_commands  # noqa: E402
+
+_register_model_commands(cli)
+
+
 def main():
     cli.main(prog_name="seqkit")

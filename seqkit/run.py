@@ -169,11 +169,13 @@ class Run:
 
 
 def _finite_json(obj):
-    """JSON has no NaN/inf: store them as strings."""
+    """Plain JSON: NumPy scalars as Python numbers, NaN/inf (which JSON lacks) as strings."""
     if isinstance(obj, dict):
         return {k: _finite_json(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_finite_json(v) for v in obj]
+    if isinstance(obj, np.generic):  # NumPy scalars from metrics
+        obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
     return obj

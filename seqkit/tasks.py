@@ -98,7 +98,8 @@ class Task:
         """The token whose sampling ends a generated sequence (None: none)."""
         return None
 
-    def render_sample(self, ids: list[int], encoders: dict) -> str:
+    def render_sample(self, ids: list[int], encoders: dict, primer: str = "") -> str:
+        """Text for generated ``ids`` (which follow ``primer``)."""
         raise SeqkitError(f"task {self.name!r} does not generate")
 
 

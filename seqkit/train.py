@@ -90,7 +90,8 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
         rate = tokens / max(time.perf_counter() - start, 1e-9)
         return f"loss {total / max(tokens, 1):.4f}  {rate:,.0f} tok/s" if tokens else ""
 
-    with click.progressbar(order, label=f"epoch {epoch + 1}/{config.epochs}", file=None,
+    with click.progressbar(order, label=f"epoch {epoch + 1}/{config.epochs}",
+                           file=click.get_text_stream("stderr"),
                            item_show_func=status, show_eta=True,
                            hidden=not show_progress) as bar:
         for idx in bar:
@@ -100,9 +101,9 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
                 model.zero_grad()
                 loss, n, _, state = forward_loss(model, chunk, config.reduction, state)
                 grads = model.grads()
-                norm = _finite_norm(model, grads, loss, epoch)
-                if config.clip_norm:
-                    clip_grad_norm(grads, config.clip_norm, norm=norm)
+                # with no --clip-norm, an infinite bound still measures the norm
+                norm = clip_grad_norm(grads, config.clip_norm or math.inf)
+                check_finite(loss, norm, epoch)
                 if config.clip_value:
                     clip_grad_value(grads, config.clip_value)
                 optimizer.step(grads)
@@ -114,15 +115,12 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
     return {"loss": total / max(tokens, 1), "tokens_per_s": tokens / max(elapsed, 1e-9)}
 
 
-def _finite_norm(model, grads, loss, epoch):
-    """The global gradient norm, raising when the loss or any gradient is NaN/inf."""
-    xp = model.xp
-    norm = math.sqrt(sum(float(xp.vdot(g.ravel(), g.ravel()).real) for g in grads.values()))
+def check_finite(loss: float, norm: float, epoch: int) -> None:
+    """Stop before a NaN/inf loss or gradient reaches the weights."""
     if not (math.isfinite(loss) and math.isfinite(norm)):
-        what = "loss" if not math.isfinite(loss) else "gradient norm"
-        raise NonFiniteError(f"the {what} became {loss if what == 'loss' else norm} in epoch "
-                             f"{epoch + 1}; try a smaller --lr or --clip-norm")
-    return norm
+        what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", norm)
+        raise NonFiniteError(f"the {what} became {value} in epoch {epoch + 1}; "
+                             "try a smaller --lr or --clip-norm")
 
 
 def evaluate(model, task, examples, encoders, batch_size: int = 64, bos_id=None) -> dict:
@@ -148,7 +146,7 @@ def evaluate(model, task, examples, encoders, batch_size: int = 64, bos_id=None)
     result = {"loss": total / max(tokens, 1)}
     if model.spec.head == "softmax":
         result["accuracy"] = correct / max(tokens, 1)
-    result.update(task.metrics(outputs, examples, encoders))
+    result.update({k: float(v) for k, v in task.metrics(outputs, examples, encoders).items()})
     return result
 
 

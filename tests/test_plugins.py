@@ -44,7 +44,7 @@ def test_strict_mode_turns_a_broken_plugin_into_an_error(fresh_plugins, plugin_d
     ("", None, set()),
     ("numpy", None, {"numpy"}),
     ("seqkit-fake", None, {"fake"}),  # a distribution name works too
-    (None, "broken,fake", {"numpy"}),
+    (None, "broken,fake", "all but broken and fake"),
 ])
 def test_env_vars_limit_loading(fresh_plugins, plugin_dir, monkeypatch, load, disable, expected):
     monkeypatch.syspath_prepend(str(plugin_dir))
@@ -57,7 +57,10 @@ def test_env_vars_limit_loading(fresh_plugins, plugin_dir, monkeypatch, load, di
         warnings.simplefilter("error")  # the broken plugin is never imported here
         fresh_plugins.load_plugins()
     loaded = {name for name, p in fresh_plugins.pm.list_name_plugin() if p is not None}
-    assert loaded == expected
+    if isinstance(expected, set):
+        assert loaded == expected
+    else:
+        assert "numpy" in loaded and not loaded & {"broken", "fake"}
 
 
 def test_misspelled_hook_is_caught(fresh_plugins):

@@ -74,5 +74,6 @@ class Layer:
                 raise SeqkitError(
                     f"state_dict[{name!r}] has shape {value.shape}, expected {tuple(p.shape)}"
                 )
-            self.params[name] = self.backend.asarray(value, dtype=self.dtype)
+            # copy into the existing array: an optimizer holding it stays connected
+            p[...] = self.backend.asarray(value, dtype=self.dtype)
         self.zero_grad()

@@ -33,20 +33,17 @@ class LSTMCache(NamedTuple):
     x: np.ndarray        # (T, B, n_x) the inputs
     a_all: np.ndarray    # (T+1, B, n_a) a_all[0] = a<0>, a_all[t+1] = a<t> (0 when padded)
     c_all: np.ndarray    # (T+1, B, n_a) the same for the cell state c
-    gates: np.ndarray    # (T, B, 4*n_a) the activations i, f, g, o
+    gates: np.ndarray    # (T, B, 4*n_a) the activations g, i, f, o (this order!)
     tanh_c: np.ndarray   # (T, B, n_a) tanh(c<t>)
     params: dict
     order: LengthOrder
 
 
-def _gate_affine(n_a, dtype):
-    """sigmoid(v) = 0.5 * tanh(v / 2) + 0.5, so one tanh over all four blocks
-    serves both activations when the i, f, o rows are pre-scaled by 1/2:
-    returns that per-row scale (which is also the slope after the tanh) and
-    the offset (0.5 for i, f, o; 0 for g)."""
-    half = np.full(n_a, 0.5, dtype=dtype)
-    one, zero = np.ones(n_a, dtype=dtype), np.zeros(n_a, dtype=dtype)
-    return np.concatenate([half, half, one, half]), np.concatenate([half, half, zero, half])
+def _gate_order(n_a):
+    """Row order [g, i, f, o] of PyTorch's [i, f, g, o]: the three sigmoid gates
+    become one block for the forward, and the three gates that backward
+    scales by dc (g, i, f) another. Row j of the reordered W is row order[j]."""
+    return np.r_[2 * n_a:3 * n_a, 0:2 * n_a, 3 * n_a:4 * n_a]
 
 
 def lstm_forward(params, x, lengths, state0):
@@ -63,11 +60,18 @@ def lstm_forward(params, x, lengths, state0):
     order = LengthOrder(lengths, T)
     x = order.sort(x, axis=1)
 
-    # fold the sigmoid's 1/2 into the weights once rather than into every step
-    scale, offset = _gate_affine(n_a, x.dtype)
-    W_hh_T = (W_hh * scale[:, None]).T
-    xW = (x.reshape(T * B, n_x) @ (W_ih * scale[:, None]).T).reshape(T, B, 4 * n_a)
-    xW += (params["b_ih"] + params["b_hh"]) * scale
+    # sigmoid(v) = 0.5 * tanh(v / 2) + 0.5, so with the sigmoid rows pre-scaled
+    # by 1/2 one tanh call serves all four gates. Reordering the rows copies
+    # the weights anyway, so the scaling is free. (Row gathers are cheap; a
+    # transposing copy is not, so the GEMMs read W^T as a view.)
+    order_g = _gate_order(n_a)
+    W_hh_s, W_ih_s = W_hh[order_g], W_ih[order_g]
+    b = (params["b_ih"] + params["b_hh"])[order_g]
+    for M in (W_hh_s[H:], W_ih_s[H:], b[H:]):
+        M *= 0.5
+    W_hh_T = W_hh_s.T
+    xW = (x.reshape(T * B, n_x) @ W_ih_s.T).reshape(T, B, 4 * n_a)
+    xW += b
 
     a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
     c_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
@@ -81,9 +85,10 @@ def lstm_forward(params, x, lengths, state0):
         np.matmul(a_all[t, :n], W_hh_T, out=G)
         G += xW[t, :n]
         np.tanh(G, out=G)
-        G *= scale
-        G += offset
-        i, f, g, o = G[:, :H], G[:, H:H2], G[:, H2:H3], G[:, H3:]
+        ifo = G[:, H:]
+        ifo *= 0.5
+        ifo += 0.5
+        g, i, f, o = G[:, :H], G[:, H:H2], G[:, H2:H3], G[:, H3:]
         c_next, ig = c_all[t + 1, :n], ig_buf[:n]
         np.multiply(f, c_all[t, :n], out=c_next)
         np.multiply(i, g, out=ig)
@@ -108,29 +113,31 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     x, a_all, c_all, gates, tanh_c, params, order = cache
     T, B, n_x = x.shape
     n_a = a_all.shape[2]
-    W_ih, W_hh = params["W_ih"], params["W_hh"]
+    H = n_a
+    order_g = _gate_order(n_a)
+    W_ih, W_hh = params["W_ih"][order_g], params["W_hh"][order_g]   # the forward's gate order
     G4 = gates.reshape(T, B, 4, n_a)
-    i, g, o = G4[:, :, 0], G4[:, :, 2], G4[:, :, 3]
+    g, i, f, o = G4[:, :, 0], G4[:, :, 1], G4[:, :, 2], G4[:, :, 3]
 
     # 1. the local derivatives of every step at once. F's blocks turn dc (for
-    #    i, f, g) or da (for o) into the pre-activation gradients; P carries da
+    #    g, i, f) or da (for o) into the pre-activation gradients; P carries da
     #    from a<t> into c<t>.
-    F = np.subtract(1, gates)
-    F *= gates                              # sigmoid' for i, f, o (g's block overwritten)
+    F = np.empty_like(gates)
     F4 = F.reshape(T, B, 4, n_a)
-    F4[:, :, 0] *= g
-    F4[:, :, 1] *= c_all[:-1]
-    np.multiply(g, g, out=F4[:, :, 2])
-    np.subtract(1, F4[:, :, 2], out=F4[:, :, 2])
-    F4[:, :, 2] *= i
-    F4[:, :, 3] *= tanh_c
+    np.subtract(1, gates[..., H:], out=F[..., H:])
+    F[..., H:] *= gates[..., H:]            # sigmoid' = s (1 - s) for i, f, o
+    np.multiply(g, g, out=F4[:, :, 0])
+    np.subtract(1, F4[:, :, 0], out=F4[:, :, 0])
+    F4[:, :, 0] *= i                        # dg_pre = dc * i * tanh'
+    F4[:, :, 1] *= g                        # di_pre = dc * g * sigmoid'
+    F4[:, :, 2] *= c_all[:-1]               # df_pre = dc * c<t-1> * sigmoid'
+    F4[:, :, 3] *= tanh_c                   # do_pre = da * tanh(c) * sigmoid'
     P = np.multiply(tanh_c, tanh_c)
     np.subtract(1, P, out=P)
     P *= o
-    f = G4[:, :, 1]
 
-    # 2. the sweep; D holds the pre-activation gradients [i, f, g, o] of each
-    #    step in W's row order. Padded rows stay 0.
+    # 2. the sweep; D holds the pre-activation gradients [g, i, f, o] of each
+    #    step, in the reordered W's row order. Padded rows stay 0.
     da = order.sort(da, axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     dc_next = initial_gradient(d_state_n[1], c_all[0], order)
@@ -144,17 +151,20 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
         np.add(da[t, :n], da_next[:n], out=da_t)
         np.multiply(da_t, P[t, :n], out=tmp)
         dc += tmp                           # dc is now dL/dc<t>
-        # i, f, g are adjacent blocks, all scaled by dc: one broadcast multiply
+        # g, i, f are adjacent blocks, all scaled by dc: one broadcast multiply
         np.multiply(dc[:, None, :], F4[t, :n, :3], out=D4[t, :n, :3])
         np.multiply(da_t, F4[t, :n, 3], out=D4[t, :n, 3])
         dc *= f[t, :n]
         np.matmul(D[t, :n], W_hh, out=da_next[:n])
 
-    # 3. weights and inputs, one GEMM each over all steps
+    # 3. weights and inputs, one GEMM each over all steps, rows put back in
+    #    PyTorch's gate order
     D2 = D.reshape(T * B, 4 * n_a)
-    dW_ih = D2.T @ x.reshape(T * B, n_x)
-    dW_hh = D2.T @ a_all[:-1].reshape(T * B, n_a)
-    db = D2.sum(axis=0)
+    dW_ih, dW_hh = np.empty_like(W_ih), np.empty_like(W_hh)
+    dW_ih[order_g] = D2.T @ x.reshape(T * B, n_x)
+    dW_hh[order_g] = D2.T @ a_all[:-1].reshape(T * B, n_a)
+    db = np.empty(4 * n_a, dtype=x.dtype)
+    db[order_g] = D2.sum(axis=0)
     dx = (D2 @ W_ih).reshape(T, B, n_x)
     dparams = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
     d_state0 = (order.unsort(da_next, axis=0), order.unsort(dc_next, axis=0))
