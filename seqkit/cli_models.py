@@ -127,6 +127,12 @@ def _train(task, data, out, resume, backend, dtype, valid_fraction, plot, quiet,
             plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
             click.echo(f"saved {plot}", err=True)
     click.echo(f"saved {out} (epoch {run.epoch})", err=True)
+    best = run.history.best(task.monitor)
+    if best:
+        from .run import best_path
+
+        click.echo(f"best valid_{task.monitor[0]} {best[0]:.4f} at epoch {best[1] + 1}: "
+                   f"{best_path(out)}", err=True)
 
 
 def _load(model, backend):

@@ -5,6 +5,7 @@ and a JSON manifest; see ``seqkit.checkpoint``).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,9 +106,12 @@ class Run:
             self.epoch += 1
             self.history.epochs.append(record)
             self.save(out)
+            best = self.history.best(self.task.monitor)
+            if best and best[1] == self.epoch - 1:
+                # out is the latest epoch (what --resume continues); the best one is kept beside it
+                self.save(best_path(out))
             log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in record.items()))
-            best = self.history.best(self.task.monitor)
             if c.patience and best and self.epoch - 1 - best[1] >= c.patience:
                 log(f"early stop: no better valid_{self.task.monitor[0]} for {c.patience} epochs")
                 break
@@ -166,6 +170,12 @@ class Run:
         if optim:
             run.optimizer.load_state_dict(optim)
         return run
+
+
+def best_path(out: str) -> str:
+    """Where the epoch with the best validation metric is kept: m.npz -> m.best.npz."""
+    stem, ext = os.path.splitext(out)
+    return f"{stem}.best{ext or '.npz'}"
 
 
 def _finite_json(obj):

@@ -8,6 +8,7 @@ what an uninterrupted run draws, with no RNG state to carry.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -91,7 +92,7 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
         return f"loss {total / max(tokens, 1):.4f}  {rate:,.0f} tok/s" if tokens else ""
 
     with click.progressbar(order, label=f"epoch {epoch + 1}/{config.epochs}",
-                           file=click.get_text_stream("stderr"),
+                           file=sys.stderr,
                            item_show_func=status, show_eta=True,
                            hidden=not show_progress) as bar:
         for idx in bar:
