@@ -95,7 +95,7 @@ def cell_backward(cell, W, caches, dy, d_state, xp=np):
             dc_next = dc * f
             da_next = 0
         dx = 0
-        for (Wi, Wh, _, _), gr, di, dh in zip(W, grads, d_pre, d_h):
+        for (Wi, Wh, _, _), gr, di, dh in zip(W, grads, d_pre, d_h, strict=True):
             gr[0] += di @ xt.T                       # per-step outer products
             gr[1] += dh @ a_prev.T
             gr[2] += di.sum(axis=1, keepdims=True)

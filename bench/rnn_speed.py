@@ -149,7 +149,7 @@ class Case:
             x.grad = None
             y, h_n = m(x)
             h_n = h_n if self.cell == "lstm" else (h_n,)
-            loss = (y * dy).sum() + sum((h * d).sum() for h, d in zip(h_n, ds))
+            loss = (y * dy).sum() + sum((h * d).sum() for h, d in zip(h_n, ds, strict=True))
             loss.backward()
         return fb
 
@@ -230,8 +230,8 @@ def check(backend):
             y, h = case.seqkit_forward()
             dx = case.layer.backward(case.dy, case.d_state)
             yn, (hn, cn), dxn, gn = case.naive_fb()
-            pairs = [(y, yn), (dx, dxn)] + [(h[0], hn), (h[1], cn)] if cell == "lstm" else \
-                [(y, yn), (dx, dxn), (h, hn)]
+            states = [(h[0], hn), (h[1], cn)] if cell == "lstm" else [(h, hn)]
+            pairs = [(y, yn), (dx, dxn)] + states
             pairs += [(case.layer.grads()[k], gn[k]) for k in case.layer.params]
             err = max(float(abs(backend.to_numpy(a) - backend.to_numpy(b)).max()) for a, b in pairs)
             worst = max(worst, err)
@@ -246,7 +246,9 @@ def profile(cell, backend, args, B=64, T=100, H=256):
     xp, G = backend.xp, GATES[cell]
     case, tiny = Case(backend, cell, B, T, H, 1, False), Case(backend, cell, 1, T, 1, 1, False,
                                                               n_x=1)
-    r = lambda *s: backend.asarray(np.random.default_rng(0).random(s, dtype=np.float32))  # noqa
+
+    def r(*shape):
+        return backend.asarray(np.random.default_rng(0).random(shape, dtype=np.float32))
     X2, A2, D2 = r(T * B, N_X), r(T * B, H), r(T * B, G * H)
     W_ih, W_hh, a, d = r(G * H, N_X), r(G * H, H), r(B, H), r(B, G * H)
     out_f, out_b = xp.empty((B, G * H), np.float32), xp.empty((B, H), np.float32)

@@ -1,6 +1,5 @@
 import json
 
-
 import seqkit
 from seqkit.testing import run_seqkit
 

@@ -1,5 +1,6 @@
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_every_hook_is_documented():
     for name in ("register_backends", "register_tasks", "register_commands"):
         spec = getattr(hookspecs, name)
         assert spec.__doc__ and len(spec.__doc__.strip()) > 20
-    docs = open("docs/plugins.md").read()
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
     for name in ("register_backends", "register_tasks", "register_commands"):
         assert name in docs
 

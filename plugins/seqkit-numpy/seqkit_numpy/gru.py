@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import LengthOrder, initial_gradient, read_only
+from ._common import LengthOrder, initial_gradient, read_only, transposed
 
 
 class GRUCache(NamedTuple):
@@ -77,7 +77,7 @@ def gru_forward(params, x, lengths, state0):
     gates = np.zeros((T, B, 3 * n_a), dtype=x.dtype)
     hn_all = np.zeros((T, B, n_a), dtype=x.dtype)
     gh_buf = np.empty((B, 3 * n_a), dtype=x.dtype)
-    W_hh_T = W_hh.T   # a view: BLAS reads it transposed (a transposing copy costs more)
+    W_hh_T = transposed(W_hh)
     for t, n in enumerate(order.n_active):
         a_prev, a_next = a_all[t, :n], a_all[t + 1, :n]
         gh = gh_buf[:n]

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import LengthOrder, initial_gradient, read_only
+from ._common import LengthOrder, initial_gradient, read_only, transposed
 
 
 class LSTMCache(NamedTuple):
@@ -62,14 +62,13 @@ def lstm_forward(params, x, lengths, state0):
 
     # sigmoid(v) = 0.5 * tanh(v / 2) + 0.5, so with the sigmoid rows pre-scaled
     # by 1/2 one tanh call serves all four gates. Reordering the rows copies
-    # the weights anyway, so the scaling is free. (Row gathers are cheap; a
-    # transposing copy is not, so the GEMMs read W^T as a view.)
+    # the weights anyway, so the scaling is free.
     order_g = _gate_order(n_a)
     W_hh_s, W_ih_s = W_hh[order_g], W_ih[order_g]
     b = (params["b_ih"] + params["b_hh"])[order_g]
     for M in (W_hh_s[H:], W_ih_s[H:], b[H:]):
         M *= 0.5
-    W_hh_T = W_hh_s.T
+    W_hh_T = transposed(W_hh_s)
     xW = (x.reshape(T * B, n_x) @ W_ih_s.T).reshape(T, B, 4 * n_a)
     xW += b
 

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import LengthOrder, initial_gradient, read_only
+from ._common import LengthOrder, initial_gradient, read_only, transposed
 
 
 class RNNCache(NamedTuple):
@@ -58,7 +58,7 @@ def rnn_forward(params, x, lengths, state0, nonlinearity="tanh"):
     # zeros, so padded steps already hold the zero output the contract asks for
     a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
-    W_aa_T = W_aa.T   # a view: BLAS reads it transposed (a transposing copy costs more)
+    W_aa_T = transposed(W_aa)
     for t, n in enumerate(order.n_active):
         a_next = a_all[t + 1, :n]
         np.matmul(a_all[t, :n], W_aa_T, out=a_next)

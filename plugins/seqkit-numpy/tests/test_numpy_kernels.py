@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from seqkit_numpy.backend import NumpyBackend
 
 T, B, N_X, N_A = 6, 4, 3, 5
@@ -45,7 +44,8 @@ def run(cell, nonlinearity, params, x, lengths, state0, da, d_state_n):
 
 def loss(cell, nonlinearity, params, x, lengths, state0, da, d_state_n):
     a, state_n, _ = NumpyBackend().cell_forward(cell, params, x, lengths, state0, nonlinearity)
-    return float(np.sum(a * da) + sum(np.sum(s * d) for s, d in zip(state_n, d_state_n)))
+    from_states = sum(np.sum(s * d) for s, d in zip(state_n, d_state_n, strict=True))
+    return float(np.sum(a * da) + from_states)
 
 
 def torch_reference(cell, nonlinearity, params, x, lengths, state0, da, d_state_n):
@@ -69,7 +69,7 @@ def torch_reference(cell, nonlinearity, params, x, lengths, state0, da, d_state_
     a, _ = pad_packed_sequence(out, total_length=T)
     s_n = (s_n,) if cell != "lstm" else s_n
     L = (a * torch.from_numpy(da)).sum()
-    L = L + sum((s * torch.from_numpy(d[None])).sum() for s, d in zip(s_n, d_state_n))
+    L = L + sum((s * torch.from_numpy(d[None])).sum() for s, d in zip(s_n, d_state_n, strict=True))
     L.backward()
     grads = {
         k: getattr(mod, k.replace("W", "weight").replace("b_", "bias_") + "_l0").grad.numpy()
