@@ -293,9 +293,11 @@ def main():
     if ARGS.profile:
         return profile(ARGS.profile, backend, ARGS)
     print(f"# seqkit backend {backend.name} on {backend.device}; numpy {np.__version__}; "
-          f"{n} BLAS threads; torch {torch.__version__ if torch else 'not installed'}",
-          file=sys.stderr)
+          f"{n} BLAS threads; torch {torch.__version__ if torch else 'not installed'}; "
+          f"load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     rows, use_torch, device = run_grid(ARGS, backend)
+    print(f"# load average at the end {os.getloadavg()[0]:.2f} (1 min), "
+          f"{os.getloadavg()[1]:.2f} (5 min)", file=sys.stderr)
     label = f"torch ({device})" if use_torch else "torch"
     print_table(rows, ARGS.markdown, label)
     print_summary(rows, ARGS.cells)

@@ -13,6 +13,7 @@ import click
 
 from .errors import SeqkitError
 from .plugins import registry
+from .tasks import Kind
 from .train import TrainConfig
 
 # name, click type, help; defaults come from the task, then from TrainConfig/ModelSpec
@@ -38,6 +39,8 @@ TRAIN_OPTIONS = [
     ("patience", click.IntRange(1), "Early stopping: epochs without improvement."),
     ("bptt", click.IntRange(1), "Truncated BPTT window in steps (state carried across)."),
     ("reduction", click.Choice(["sum", "mean"]), "Loss summed over steps, or per-token mean."),
+    ("valid-fraction", click.FloatRange(0, 1, max_open=True),
+     "Held-out share of the training data when it has no valid split (default 0.1)."),
 ]
 DEFAULT_MODEL = {"cell": "lstm", "hidden": 128, "layers": 1, "embed_dim": 64, "dropout": 0.0,
                  "nonlinearity": "tanh", "bidirectional": False}
@@ -80,9 +83,6 @@ def make_train_command(task) -> click.Command:
         click.Option(["--bidirectional/--unidirectional"], default=None,
                      help="Read each sequence both ways."),
         click.Option(["--dtype"], type=click.Choice(["float32", "float64"]), default="float32"),
-        click.Option(["--valid-fraction"], type=click.FloatRange(0, 1, max_open=True),
-                     default=0.1, show_default=True,
-                     help="Held-out share of the training data when it has no valid split."),
         click.Option(["--plot"], type=click.Path(dir_okay=False), callback=_require_matplotlib,
                      help="Save the training and validation curves to this PNG."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
@@ -90,12 +90,12 @@ def make_train_command(task) -> click.Command:
         *task.options,
     ]
     command = click.Command(task.name, params=params, callback=lambda **kw: _train(task, **kw),
-                            help=f"{task.description} ({task.kind.value}).")
+                            help=f"{task.description} ({Kind(task.kind).value}).")
     return backend_option(command)
 
 
-def _train(task, data, out, resume, backend, dtype, valid_fraction, plot, quiet, **given):
-    from .run import Run, split_records
+def _train(task, data, out, resume, backend, dtype, plot, quiet, **given):
+    from .run import MODEL_HPARAMS, Run, split_records
 
     given = {k: v for k, v in given.items() if v is not None}
     names = {f.name for f in fields(TrainConfig)}
@@ -104,15 +104,24 @@ def _train(task, data, out, resume, backend, dtype, valid_fraction, plot, quiet,
         run = Run.load(resume, backend=backend)
         if run.task.name != task.name:
             raise SeqkitError(f"{resume} was trained on task {run.task.name!r}, not {task.name!r}")
-        for k, v in given.items():
-            if k in names:
-                setattr(run.config, k, v)
-        splits = split_records(task, task.read(data, run.options), valid_fraction,
+        # the split is the original run's (its seed and fraction), whatever is given now
+        splits = split_records(task, task.read(data, run.options), run.config.valid_fraction,
                                run.config.seed)
+        fixed = [k for k in given if k in MODEL_HPARAMS or k == "valid_fraction"] + list(task_options)
+        if fixed:
+            click.echo(f"Warning: ignoring {', '.join('--' + k.replace('_', '-') for k in fixed)} "
+                       "when resuming: the model and data come from the checkpoint", err=True)
+        for k, v in given.items():
+            if k in names and k != "valid_fraction":
+                setattr(run.config, k, v)
+        if run.config.epochs <= run.epoch:
+            raise SeqkitError(f"{resume} has already trained {run.epoch} epoch(s); --epochs is the "
+                              f"total, so pass --epochs {run.epoch + 1} or more to continue")
     else:
         settings = {**DEFAULT_MODEL, **task.defaults, **given}
         config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
-        splits = split_records(task, task.read(data, task_options), valid_fraction, config.seed)
+        splits = split_records(task, task.read(data, task_options), config.valid_fraction,
+                               config.seed)
         run = Run.create(task, splits["train"], settings, config, task_options, backend, dtype)
     train, valid = run.encode(splits["train"]), run.encode(splits.get("valid", []))
     click.echo(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
@@ -153,7 +162,7 @@ def register(cli):
     def tasks(as_json):
         """List installed tasks with their kind and plugin."""
         reg = registry()
-        rows = [{"name": n, "kind": t.kind.value, "description": t.description,
+        rows = [{"name": n, "kind": Kind(t.kind).value, "description": t.description,
                  "plugin": reg.task_plugin[n].distribution} for n, t in sorted(reg.tasks.items())]
         if as_json:
             click.echo(json.dumps(rows, indent=2))
@@ -165,8 +174,8 @@ def register(cli):
     @cli.command()
     @click.argument("model", type=click.Path(dir_okay=False))
     @click.option("--data", required=True, type=click.Path())
-    @click.option("--split", default="test", show_default=True,
-                  help="Which split of the data (train, valid, test).")
+    @click.option("--split", type=click.Choice(["train", "valid", "test"]),
+                  help="Which split (default: test if the data has one, else valid).")
     @click.option("--json", "as_json", is_flag=True)
     @backend_option
     def evaluate(model, data, split, as_json, backend):
@@ -176,8 +185,10 @@ def register(cli):
 
         run = _load(model, backend)
         splits = run.task.read(data, run.options)
-        if split == "valid" and not splits.get("valid"):
-            splits = split_records(run.task, splits, 0.1, run.config.seed)
+        split = split or ("test" if splits.get("test") else "valid")
+        if split in ("train", "valid") and not splits.get("valid"):
+            # the same held-out part the model was validated on while training
+            splits = split_records(run.task, splits, run.config.valid_fraction, run.config.seed)
         if not splits.get(split):
             raise SeqkitError(f"{data} has no {split!r} split (it has: "
                               f"{', '.join(k for k, v in splits.items() if v) or 'none'})")

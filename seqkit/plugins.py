@@ -64,11 +64,9 @@ def load_plugins() -> pluggy.PluginManager:
     global _loaded
     if _loaded:
         return pm
-    _loaded = True
     allowed = _names("SEQKIT_LOAD_PLUGINS")
     for name in _names("SEQKIT_DISABLE_PLUGINS") or ():
         pm.set_blocked(name)
-    strict = os.environ.get("SEQKIT_STRICT_PLUGINS", "") not in ("", "0")
     for ep in importlib.metadata.entry_points(group="seqkit"):
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else None
@@ -80,18 +78,32 @@ def load_plugins() -> pluggy.PluginManager:
         try:
             module = ep.load()
         except Exception as exc:  # any import failure of third-party code
-            message = (
-                f"plugin {ep.name!r} ({dist_name or 'unknown distribution'}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
-            )
-            if strict:
-                raise PluginError(message) from exc
-            warnings.warn(message, PluginWarning, stacklevel=2)
+            _broken(f"plugin {ep.name!r} ({dist_name or 'unknown distribution'}) failed to load: "
+                    f"{type(exc).__name__}: {exc}", exc)
             continue
         pm.register(module, name=ep.name)
         _infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version if dist else None)
-    pm.check_pending()
+    # a misspelled hook implementation is a broken plugin too: warn and drop it
+    while True:
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            _broken(f"plugin {pm.get_name(exc.plugin)!r} is invalid: {exc}", exc)
+            pm.unregister(exc.plugin)
+    _loaded = True
     return pm
+
+
+def _strict() -> bool:
+    return os.environ.get("SEQKIT_STRICT_PLUGINS", "") not in ("", "0")
+
+
+def _broken(message: str, exc: BaseException) -> None:
+    """A plugin failed: an error under SEQKIT_STRICT_PLUGINS=1, else one warning."""
+    if _strict():
+        raise PluginError(message) from exc
+    warnings.warn(message, PluginWarning, stacklevel=3)
 
 
 def plugin_info(name: str) -> PluginInfo:
@@ -113,7 +125,7 @@ def registry() -> Registry:
                 reg.backends[cls.name] = cls
                 reg.backend_plugin[cls.name] = info
 
-            impl.function(register=add_backend)
+            _call_hook(impl, register=add_backend)
         for impl in pm.hook.register_tasks.get_hookimpls():
             info = plugin_info(impl.plugin_name)
 
@@ -121,9 +133,18 @@ def registry() -> Registry:
                 reg.tasks[task.name] = task
                 reg.task_plugin[task.name] = info
 
-            impl.function(register=add_task)
+            _call_hook(impl, register=add_task)
         _registry = reg
     return _registry
+
+
+def _call_hook(impl, **kwargs) -> None:
+    """Call one plugin's hook; an exception in it costs that plugin only."""
+    try:
+        impl.function(**kwargs)
+    except Exception as exc:  # third-party code
+        _broken(f"plugin {impl.plugin_name!r} failed in {impl.function.__name__}: "
+                f"{type(exc).__name__}: {exc}", exc)
 
 
 def reset() -> None:

@@ -120,7 +120,8 @@ def check_examples(kind: Kind, head: str, examples: list[Example], dims: dict) -
         else:
             want = y.shape if y.ndim == 1 and len(y) else None
         if want is None or y.shape != want:
-            raise SeqkitError(f"{where}: labels of shape {y.shape} do not fit a {kind.value} "
-                              f"task with a {head} head (expected {want or '(T_y,) with T_y > 0'})")
+            expected = "(T_y,) with T_y > 0" if want is None else str(want)
+            raise SeqkitError(f"{where}: labels of shape {y.shape} do not fit the {kind.value} "
+                              f"task with a {head} head (expected {expected})")
         if head == "softmax" and y.size and (y.min() < 0 or y.max() >= n_y):
             raise SeqkitError(f"{where}: label ids must be in [0, {n_y})")

@@ -37,6 +37,7 @@ class TrainConfig:
     patience: int | None = None    # early stopping: epochs without improvement
     bptt: int | None = None        # truncated BPTT window (steps), state carried across
     reduction: str = "sum"         # "sum" over time steps (lecture) or per-token "mean"
+    valid_fraction: float = 0.1    # held out of "train" when the data has no valid split
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -103,3 +103,16 @@ def test_cli_plugins_lists_others_when_one_is_broken(plugin_dir):
 def test_plugin_adds_a_command(plugin_dir):
     r = run_seqkit("hello", pythonpath=plugin_dir)
     assert r.returncode == 0 and "hello from fake" in r.stdout
+
+
+def test_a_plugin_whose_hook_raises_costs_only_itself(fresh_plugins):
+    class Raising:
+        @plugins.hookspecs.hookimpl
+        def register_tasks(self, register):
+            raise RuntimeError("boom")
+
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(Raising(), name="raising")
+    with pytest.warns(plugins.PluginWarning, match="'raising' failed in register_tasks.*boom"):
+        reg = fresh_plugins.registry()
+    assert "numpy" in reg.backends

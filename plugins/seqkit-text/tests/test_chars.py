@@ -141,3 +141,9 @@ def test_tasks_lists_chars():
     rows = json.loads(ok(run_seqkit("tasks", "--json")).stdout)
     assert {"name": "chars", "kind": "one-to-many", "plugin": "seqkit-text"}.items() <= next(
         r for r in rows if r["name"] == "chars").items()
+
+
+def test_resume_past_the_end_is_a_clear_error(trained, tmp_path):
+    one_line_error(run_seqkit("train", "chars", "--data", NAMES, "--epochs", "1", "--resume", trained,
+                              "--out", tmp_path / "again.npz"), "already trained 1 epoch")
+    assert not (tmp_path / "again.npz").exists()
