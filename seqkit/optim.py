@@ -262,12 +262,10 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
         raise SeqkitError(f"max_norm must be positive, not {max_norm!r}")
     if not grads:
         return 0.0
-    total = 0.0
-    for g in grads.values():
-        xp = array_module(g)
-        g64 = g.astype(xp.float64, copy=False).ravel()
-        total += float(xp.dot(g64, g64))
-    norm = math.sqrt(total)
+    # summed on the device, read back once: one host sync per step, not per tensor
+    total = sum(array_module(g).dot(g64, g64) for g in grads.values()
+                for g64 in [g.astype(array_module(g).float64, copy=False).ravel()])
+    norm = math.sqrt(float(total))
     coef = max_norm / (norm + 1e-6)
     if math.isfinite(norm) and coef < 1:
         for g in grads.values():

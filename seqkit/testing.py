@@ -134,14 +134,23 @@ def check_recurrent(case: Case, backend=None, T: int = 5, B: int = 3, n_x: int =
 
 def backend_params():
     """``pytest.param`` per installed backend; an unavailable one is skipped with
-    its reason, never dropped silently. Use with ``@pytest.mark.parametrize``."""
+    its reason, never dropped silently. With ``SEQKIT_REQUIRE_GPU=1`` (``tox -e gpu``)
+    an unavailable backend fails instead, so a GPU run cannot pass vacuously.
+    Use with ``@pytest.mark.parametrize``."""
+    import os
+
     import pytest
 
     from .backend import available_backends
 
-    return [pytest.param(name, id=name, marks=pytest.mark.skipif(
-        reason is not None, reason=f"backend {name!r} unavailable: {reason}"))
-        for name, reason in available_backends().items()]
+    require = os.environ.get("SEQKIT_REQUIRE_GPU", "") not in ("", "0")
+    params = []
+    for name, reason in available_backends().items():
+        # required: no skip, so the test runs and fails on get_backend's error
+        skip = reason is not None and not require
+        marks = [pytest.mark.skip(reason=f"backend {name!r} unavailable: {reason}")] if skip else []
+        params.append(pytest.param(name, id=name, marks=marks))
+    return params
 
 
 def run_seqkit(*args, env=None, pythonpath=None, input=None):
