@@ -16,7 +16,9 @@ Per grid point the contenders (seqkit forward, seqkit forward+BPTT, torch forwar
 naive forward+BPTT) run alternately, at least 3 rounds and until each has run ~0.3 s
 (capped); the medians are reported. seqkit/torch < 1 means seqkit is faster;
 naive/seqkit is the speedup over the per-step reference (bench/naive_rnn.py).
-torch is optional and runs with as many threads as numpy's BLAS.
+torch is optional and runs with as many threads as numpy's BLAS, with
+OMP_WAIT_POLICY=PASSIVE unless --omp-active: with active (spinning) waits, torch's
+2-thread runs slowed down ~100x on a shared 2-core machine.
 """
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ def _parse(argv=None):
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--no-naive", action="store_true", help="skip the slow naive reference")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if importable")
+    p.add_argument("--omp-active", action="store_true",
+                   help="leave torch's OpenMP threads spinning (default: OMP_WAIT_POLICY=PASSIVE)")
     p.add_argument("--target", type=float, default=0.3, help="seconds per contender per point")
+    p.add_argument("--min-reps", type=int, default=3)
     p.add_argument("--max-reps", type=int, default=30)
     p.add_argument("--check", action="store_true", help="check naive gradients against seqkit")
     p.add_argument("--profile", metavar="CELL", choices=["rnn", "gru", "lstm"])
@@ -49,6 +54,8 @@ ARGS = _parse()
 if ARGS.threads:  # must precede the first import of numpy to reach its BLAS
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(ARGS.threads)
+if not ARGS.omp_active:  # spinning OpenMP barriers collapse (100x) when cores are shared
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 from naive_rnn import stack_forward_backward  # noqa: E402
@@ -173,7 +180,7 @@ def run_grid(args, backend):
             funcs["torch"] = case.make_torch(device)
         if not args.no_naive:
             funcs["naive"] = case.naive_fb
-        t = time_alternating(funcs, sync, args.target, args.max_reps)
+        t = time_alternating(funcs, sync, args.target, args.max_reps, args.min_reps)
         row = dict(cell=cell, B=B, T=T, H=H, L=L, D=2 if bidir else 1, **t)
         rows.append(row)
         print(f"  {cell:4s} B={B:<3d} T={T:<3d} H={H:<4d} L={L} D={row['D']}: "

@@ -116,26 +116,27 @@ def registry() -> Registry:
     if _registry is None:
         load_plugins()
         reg = Registry()
-        # each plugin's hook is called on its own so the registry knows who
-        # registered what (a checkpoint names the distribution of its task)
-        for impl in pm.hook.register_backends.get_hookimpls():
-            info = plugin_info(impl.plugin_name)
-
-            def add_backend(cls, info=info):
-                reg.backends[cls.name] = cls
-                reg.backend_plugin[cls.name] = info
-
-            _call_hook(impl, register=add_backend)
-        for impl in pm.hook.register_tasks.get_hookimpls():
-            info = plugin_info(impl.plugin_name)
-
-            def add_task(task, info=info):
-                reg.tasks[task.name] = task
-                reg.task_plugin[task.name] = info
-
-            _call_hook(impl, register=add_task)
+        _collect("register_backends", reg.backends, reg.backend_plugin)
+        _collect("register_tasks", reg.tasks, reg.task_plugin)
         _registry = reg
     return _registry
+
+
+def _collect(hook_name: str, items: dict, providers: dict) -> None:
+    """Call each plugin's hook on its own, so the registry knows who registered
+    what (a checkpoint names the distribution of its task). Objects are keyed by
+    their ``name``; a second plugin registering a taken name is warned about."""
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        info = plugin_info(impl.plugin_name)
+
+        def register(obj, info=info):
+            if obj.name in items and providers[obj.name].name != info.name:
+                warnings.warn(f"plugin {info.name!r} registers {obj.name!r}, which "
+                              f"{providers[obj.name].name!r} already did; using {info.name!r}'s",
+                              PluginWarning, stacklevel=2)
+            items[obj.name], providers[obj.name] = obj, info
+
+        _call_hook(impl, register=register)
 
 
 def _call_hook(impl, **kwargs) -> None:
