@@ -92,10 +92,10 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
         rate = tokens / max(time.perf_counter() - start, 1e-9)
         return f"loss {total / max(tokens, 1):.4f}  {rate:,.0f} tok/s" if tokens else ""
 
-    with click.progressbar(order, label=f"epoch {epoch + 1}/{config.epochs}",
-                           file=sys.stderr,
-                           item_show_func=status, show_eta=True,
-                           hidden=not show_progress) as bar:
+    # overflow is detected by check_finite and reported once, not as NumPy warnings
+    bar = click.progressbar(order, label=f"epoch {epoch + 1}/{config.epochs}", file=sys.stderr,
+                            item_show_func=status, show_eta=True, hidden=not show_progress)
+    with np.errstate(over="ignore", invalid="ignore"), bar:
         for idx in bar:
             batch = collate([examples[i] for i in idx], model.spec.kind, bos_id)
             state = None

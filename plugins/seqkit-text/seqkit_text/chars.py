@@ -52,6 +52,8 @@ class CharLM(Task):
         click.Option(["--lowercase"], is_flag=True, default=None, help="Lowercase the text."),
         click.Option(["--max-vocab"], type=click.IntRange(1), default=None,
                      help="Keep the N most common characters; others become <unk>."),
+        click.Option(["--min-count"], type=click.IntRange(1), default=None,
+                     help="Drop characters seen fewer than N times (they become <unk>)."),
     ]
     monitor = ("bpc", "min")
 
@@ -68,6 +70,7 @@ class CharLM(Task):
 
     def build_encoders(self, train, options):
         vocab = Vocabulary.build(train, max_size=options.get("max_vocab"),
+                                 min_count=options.get("min_count") or 1,
                                  specials=(UNK, BOS, EOS))
         return {"vocab": vocab.to_json(), "lowercase": bool(options.get("lowercase")),
                 "eos": not options.get("chunk")}
@@ -90,7 +93,7 @@ class CharLM(Task):
         return {"n_in": n, "n_y": n}
 
     def metrics(self, outputs, examples, encoders):
-        nats = sum(-np.log(np.maximum(p[np.arange(len(e.y)), e.y], 1e-300)).sum()
+        nats = sum(-np.log(np.maximum(p[np.arange(len(e.y)), e.y].astype(np.float64), 1e-300)).sum()
                    for p, e in zip(outputs, examples))
         per_char = nats / sum(len(e.y) for e in examples)
         return {"bpc": per_char / math.log(2), "perplexity": math.exp(per_char)}
@@ -103,7 +106,7 @@ class CharLM(Task):
 
     def render_prediction(self, record, output, encoders):
         ex = self.encode(record, encoders)
-        bits = -np.log2(np.maximum(output[np.arange(len(ex.y)), ex.y], 1e-300)).mean()
+        bits = -np.log2(np.maximum(output[np.arange(len(ex.y)), ex.y].astype(np.float64), 1e-300)).mean()
         return f"{record}\t{bits:.3f} bits/char"
 
     # -- generate ------------------------------------------------------------
