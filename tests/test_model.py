@@ -98,7 +98,7 @@ def test_loss_is_summed_over_time_steps():
 
 def test_label_layout_is_checked_before_training():
     bad = [Example(np.array([1, 2, 3]), np.array([0, 1]))]
-    with pytest.raises(SeqkitError, match=r"do not fit the many-to-many task with a softmax head \(expected \(3,\)\)"):
+    with pytest.raises(SeqkitError, match=r"do not fit the many-to-many task .* \(expected \(3,\)\)"):
         check_examples(Kind.MANY_TO_MANY, "softmax", bad, {"n_y": 3})
     with pytest.raises(SeqkitError, match=r"label ids must be in \[0, 2\)"):
         check_examples(Kind.MANY_TO_ONE, "softmax", [Example(np.array([1]), 5)], {"n_y": 2})
