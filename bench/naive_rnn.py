@@ -144,3 +144,19 @@ def stack_forward_backward(cell, params, x, dy, d_state, num_layers=1, bidirecti
                     params[f"{name}_l{k}{sfx}"].shape)
         dy = dx
     return y, (xp.stack(h_n), xp.stack(c_n)), dy, grads
+
+
+def per_example_forward_backward(cell, params, x, dy, d_state, num_layers=1,
+                                 bidirectional=False, xp=np):
+    """The Dinosaurus Island / min-char-rnn way: one example at a time, so every
+    product is a matrix-vector product and every weight gradient a sum of outer
+    products ``dz<t> x<t>^T``. Returns the gradients summed over the examples."""
+    grads = {}
+    for b in range(x.shape[1]):
+        one = slice(b, b + 1)
+        ds = tuple(None if d is None else d[:, one] for d in d_state)
+        _, _, _, g = stack_forward_backward(cell, params, x[:, one], dy[:, one], ds,
+                                            num_layers, bidirectional, xp)
+        for k, v in g.items():
+            grads[k] = grads[k] + v if k in grads else v
+    return grads

@@ -15,7 +15,9 @@ n_x = 64, float32, plus a 2-layer bidirectional case (B 64, T 100, H 256) per ce
 Per grid point the contenders (seqkit forward, seqkit forward+BPTT, torch forward+backward,
 naive forward+BPTT) run alternately, at least 3 rounds and until each has run ~0.3 s
 (capped); the medians are reported. seqkit/torch < 1 means seqkit is faster;
-naive/seqkit is the speedup over the per-step reference (bench/naive_rnn.py).
+naive/seqkit is the speedup over the per-step reference (bench/naive_rnn.py, batched as in
+the "step by step" notebook); per-example/seqkit the speedup over the Dinosaurus Island /
+min-char-rnn way, one example at a time with outer products (timed once per point).
 torch is optional and runs with as many threads as numpy's BLAS, with
 OMP_WAIT_POLICY=PASSIVE unless --omp-active: with active (spinning) waits, torch's
 2-thread runs slowed down ~100x on a shared 2-core machine.
@@ -38,7 +40,9 @@ def _parse(argv=None):
     p.add_argument("--backend", default="numpy", help="seqkit backend (numpy, cupy, ...)")
     p.add_argument("--threads", type=int, help="BLAS and torch threads (default: BLAS's own)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
-    p.add_argument("--no-naive", action="store_true", help="skip the slow naive reference")
+    p.add_argument("--no-naive", action="store_true", help="skip the slow naive references")
+    p.add_argument("--no-per-example", action="store_true",
+                   help="skip the per-example (min-char-rnn) reference, the slowest")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if importable")
     p.add_argument("--omp-active", action="store_true",
                    help="leave torch's OpenMP threads spinning (default: OMP_WAIT_POLICY=PASSIVE)")
@@ -58,7 +62,7 @@ if not ARGS.omp_active:  # spinning OpenMP barriers collapse (100x) when cores a
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
-from naive_rnn import stack_forward_backward  # noqa: E402
+from naive_rnn import per_example_forward_backward, stack_forward_backward  # noqa: E402
 
 import seqkit  # noqa: E402
 from seqkit.backend import GATES, get_backend  # noqa: E402
@@ -142,6 +146,11 @@ class Case:
         return stack_forward_backward(self.cell, self.layer.params, self.x, self.dy, ds,
                                       self.L, self.bidir, xp=self.xp)
 
+    def per_example_fb(self):
+        ds = self.d_state if self.cell == "lstm" else (self.d_state, None)
+        return per_example_forward_backward(self.cell, self.layer.params, self.x, self.dy, ds,
+                                            self.L, self.bidir, xp=self.xp)
+
     def make_torch(self, device):
         H, L = self.layer.hidden_size, self.L
         cls = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[self.cell]
@@ -181,6 +190,13 @@ def run_grid(args, backend):
         if not args.no_naive:
             funcs["naive"] = case.naive_fb
         t = time_alternating(funcs, sync, args.target, args.max_reps, args.min_reps)
+        if not (args.no_naive or args.no_per_example):
+            # seconds per call, so one timed call suffices (it runs B times the work of B = 1)
+            sync()
+            t0 = time.perf_counter()
+            case.per_example_fb()
+            sync()
+            t["per_example"] = time.perf_counter() - t0
         row = dict(cell=cell, B=B, T=T, H=H, L=L, D=2 if bidir else 1, **t)
         rows.append(row)
         print(f"  {cell:4s} B={B:<3d} T={T:<3d} H={H:<4d} L={L} D={row['D']}: "
@@ -194,11 +210,14 @@ def fmt_ratio(row, num, den):
 
 def print_table(rows, markdown, torch_label):
     head = ["cell", "B", "T", "H", "layers x dirs", "seqkit fwd ms", "seqkit fwd+bwd ms",
-            f"{torch_label} fwd+bwd ms", "seqkit/torch", "naive fwd+bwd ms", "naive/seqkit"]
+            f"{torch_label} fwd+bwd ms", "seqkit/torch", "naive fwd+bwd ms", "naive/seqkit",
+            "per-example ms", "per-example/seqkit"]
     body = [[r["cell"], r["B"], r["T"], r["H"], f"{r['L']}x{r['D']}", f"{r['fwd'] * 1e3:.2f}",
              f"{r['fb'] * 1e3:.2f}", f"{r['torch'] * 1e3:.2f}" if "torch" in r else "-",
              fmt_ratio(r, "fb", "torch"),
-             f"{r['naive'] * 1e3:.2f}" if "naive" in r else "-", fmt_ratio(r, "naive", "fb")]
+             f"{r['naive'] * 1e3:.2f}" if "naive" in r else "-", fmt_ratio(r, "naive", "fb"),
+             f"{r['per_example'] * 1e3:.0f}" if "per_example" in r else "-",
+             fmt_ratio(r, "per_example", "fb")]
             for r in rows]
     body = [[str(c) for c in line] for line in body]
     if markdown:
@@ -222,10 +241,11 @@ def print_summary(rows, cells):
             verdict = "MET" if med <= targets[cell] else "NOT MET"
             print(f"  {cell:4s} seqkit/torch = {med:.2f}  (target <= {targets[cell]}, "
                   f"aim <= 0.8): {verdict}")
-        big = [r["naive"] / r["fb"] for r in rs if r["H"] == 512 and "naive" in r]
-        if big:
-            print(f"  {cell:4s} naive/seqkit at H 512: median {statistics.median(big):.2f}x "
-                  f"(min {min(big):.2f}, max {max(big):.2f}, {len(big)} points)")
+        for ref in ("naive", "per_example"):
+            big = [r[ref] / r["fb"] for r in rs if r["H"] == 512 and ref in r]
+            if big:
+                print(f"  {cell:4s} {ref}/seqkit at H 512: median {statistics.median(big):.2f}x "
+                      f"(min {min(big):.2f}, max {max(big):.2f}, {len(big)} points)")
 
 
 def check(backend):
@@ -240,10 +260,12 @@ def check(backend):
             states = [(h[0], hn), (h[1], cn)] if cell == "lstm" else [(h, hn)]
             pairs = [(y, yn), (dx, dxn)] + states
             pairs += [(case.layer.grads()[k], gn[k]) for k in case.layer.params]
+            ge = case.per_example_fb()
+            pairs += [(case.layer.grads()[k], ge[k]) for k in case.layer.params]
             err = max(float(abs(backend.to_numpy(a) - backend.to_numpy(b)).max()) for a, b in pairs)
             worst = max(worst, err)
             print(f"  {cell:4s} layers {L} bidirectional {bidir!s:5s}: max |seqkit - naive| "
-                  f"over outputs, dx and {len(case.layer.params)} grads = {err:.2e}")
+                  f"over outputs, dx and {len(case.layer.params)} grads (both references) = {err:.2e}")
     print("naive reference OK" if worst < 1e-8 else "naive reference DISAGREES with seqkit")
     return 0 if worst < 1e-8 else 1
 
