@@ -132,3 +132,12 @@ def test_top_k_and_temperature():
     cold = next_token_distribution(z, temperature=0.1)
     assert cold[0] > 0.99
     np.testing.assert_allclose(next_token_distribution(z), [0.5, 0.3, 0.15, 0.05])
+
+
+def test_early_stopping_history_picks_the_best_epoch():
+    from seqkit.train import History
+
+    h = History([{"valid_loss": 3.0}, {"valid_loss": 2.0}, {"valid_loss": 2.5}])
+    assert h.best(("loss", "min")) == (2.0, 1)
+    assert h.best(("loss", "max")) == (3.0, 0)
+    assert History().best(("loss", "min")) is None

@@ -156,3 +156,16 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(existing_out):
     assert r.returncode == 1 and "Traceback" not in r.stderr and "Warning" not in r.stderr
     assert "became nan" in r.stderr.splitlines()[-1]
     assert existing_out.read_bytes() == b"precious"
+
+
+def test_truncated_bptt_on_running_text(tmp_path):
+    text = tmp_path / "running.txt"
+    text.write_text(" ".join(NAMES.read_text().split()) * 3)
+    r = ok(run_seqkit("train", "chars", "--data", text, "--chunk", "60", "--bptt", "15",
+                      "--epochs", "3", *FAST, "--out", tmp_path / "m.npz"))
+    losses = [float(line.split("train_loss ")[1].split()[0])
+              for line in r.stderr.splitlines() if "train_loss" in line]
+    assert losses[-1] < losses[0]
+    with np.load(tmp_path / "m.npz") as f:
+        manifest = json.loads(bytes(f["__manifest__"]))
+    assert manifest["config"]["bptt"] == 15 and manifest["options"]["chunk"] == 60
