@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .data import collate
+from .errors import SeqkitError
+from .tasks import Kind
 from .train import _per_example
 
 
@@ -10,6 +12,10 @@ def predict_lines(run, lines: list[str]) -> list[str]:
     import numpy as np
 
     task, enc, model = run.task, run.encoders, run.model
+    if model.spec.kind == Kind.ENCODER_DECODER:
+        # decoding without teacher forcing (greedy or beam search) is not built yet
+        raise SeqkitError("predict does not decode encoder-decoder models yet; "
+                          "use `seqkit evaluate` for their metrics")
     records = [task.parse_input(line, enc) for line in lines]
     examples = [task.encode(r, enc) for r in records]
     model.eval()

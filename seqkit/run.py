@@ -64,6 +64,9 @@ class Run:
                options: dict, backend=None, dtype: str = "float32") -> Run:
         encoders = task.build_encoders(train_records, options)
         dims = task.dims(encoders)
+        if Kind(task.kind) == Kind.ENCODER_DECODER and not isinstance(encoders.get("bos_id"), int):
+            raise SeqkitError(f"task {task.name!r} is encoder-decoder: its encoders need an int "
+                              "'bos_id', the decoder's start token")
         spec = ModelSpec(kind=Kind(task.kind).value, input=task.input, head=task.head,
                          n_in=dims["n_in"], n_y=dims["n_y"],
                          n_in_decoder=dims.get("n_in_decoder", 0),
@@ -107,6 +110,9 @@ class Run:
             self.history.epochs.append(record)
             self.save(out)
             best = self.history.best(self.task.monitor)
+            if best is None and valid and f"valid_{self.task.monitor[0]}" not in record:
+                log(f"Warning: task {self.task.name!r} monitors {self.task.monitor[0]!r}, which "
+                    "evaluation does not report: no best checkpoint, no early stopping")
             if best and best[1] == self.epoch - 1:
                 # out is the latest epoch (what --resume continues); the best one is kept beside it
                 self.save(best_path(out))
