@@ -153,6 +153,18 @@ class SequenceModel:
             a, state = self.parts["decoder"].forward(emb, decoder_lengths, state)
         return self.parts["head"].forward(a), state
 
+    def encoder_state(self, x, lengths):
+        """Encoder-decoder: the encoder's final state, the decoder's a<0>."""
+        _, state = self.parts["rnn"].forward(self._encode_input(x), lengths)
+        return state
+
+    def decoder_step(self, y_prev, state):
+        """Encoder-decoder: one decoder step from the previous token ids y_prev (B,).
+        Returns the logits (B, n_y) and the decoder's new state."""
+        emb = self.parts["decoder_embedding"].forward(y_prev[None])
+        a, state = self.parts["decoder"].forward(emb, None, state)
+        return self.parts["head"].forward(a)[0], state
+
     def backward(self, dz, d_state=None):
         """BPTT through the head, the stack(s) and the input; fills ``grads()``."""
         xp, kind, rnn = self.xp, self.spec.kind, self.parts["rnn"]

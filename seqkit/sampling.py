@@ -4,6 +4,9 @@
     ŷ<t> = softmax(z<t> / temperature), restricted to the top-k most likely tokens
     x<t+1> = a token drawn from ŷ<t>        (fed back as the next input)
 
+Encoder-decoder models decode greedily instead: the encoder's final state starts
+the decoder at <bos>, and each step feeds back its most likely token.
+
 The draws use a NumPy generator on the host seeded by ``seed``, so the same
 seed and backend give the same sequence.
 """
@@ -53,3 +56,25 @@ def sample(model, primer_ids: list[int], max_length: int = 100, temperature: flo
                                  np.array([1]), state)
     model.train()
     return out
+
+
+def greedy_decode(model, x, length: int, bos_id: int, end_id: int | None = None,
+                  max_length: int = 100) -> np.ndarray:
+    """Decode one input sequence x (T_x,) with an encoder-decoder model, feeding
+    back the most likely token until ``end_id`` or ``max_length`` steps.
+    Returns the probabilities of each decoded step, (T_y, n_y), float64."""
+    if model.spec.kind != Kind.ENCODER_DECODER:
+        raise SeqkitError(f"greedy decoding needs an encoder-decoder model, not {model.spec.kind}")
+    model.eval()
+    be = model.backend
+    state = model.encoder_state(be.asarray(np.asarray(x)[:, None]), np.array([length]))
+    token, steps = bos_id, []
+    for _ in range(max_length):
+        z, state = model.decoder_step(be.asarray(np.array([token], dtype=np.int64)), state)
+        p = next_token_distribution(be.to_numpy(z[0]))
+        steps.append(p)
+        token = int(p.argmax())
+        if token == end_id:
+            break
+    model.train()
+    return np.stack(steps)

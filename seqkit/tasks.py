@@ -86,7 +86,9 @@ class Task:
 
     def render_prediction(self, record, output: np.ndarray, encoders: dict) -> str:
         """A line (or lines) showing the prediction for ``record``; ``output`` holds
-        the probabilities the model gave it."""
+        the probabilities the model gave it: (T_x, n_y) per step, (n_y,) for
+        many-to-one, and for encoder-decoder the (T_y, n_y) steps of a greedy decode
+        that stopped at ``end_id``."""
         raise SeqkitError(f"task {self.name!r} does not render predictions")
 
     # -- generation (one-to-many) ------------------------------------------------

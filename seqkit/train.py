@@ -143,7 +143,7 @@ def evaluate(model, task, examples, encoders, batch_size: int = 64, bos_id=None)
             correct += float(((probs.argmax(-1) == batch.y) * batch.mask).sum())
         else:
             probs = 1.0 / (1.0 + np.exp(-z))
-        outputs += _per_example(probs, batch, model.spec.kind)
+        outputs += split_per_example(probs, batch, model.spec.kind)
     model.train()
     result = {"loss": total / max(tokens, 1)}
     if model.spec.head == "softmax":
@@ -152,7 +152,7 @@ def evaluate(model, task, examples, encoders, batch_size: int = 64, bos_id=None)
     return result
 
 
-def _per_example(probs, batch: Batch, kind: Kind) -> list:
+def split_per_example(probs, batch: Batch, kind: Kind) -> list:
     if kind == Kind.MANY_TO_ONE:
         return list(probs)
     lengths = batch.decoder_lengths if kind == Kind.ENCODER_DECODER else batch.lengths
