@@ -38,8 +38,9 @@ def test_embedding_and_dense_gradients(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_dropout_with_fixed_mask_gradient(backend):
-    layer = LSTM(3, 4, num_layers=2, dropout=0.5, backend=backend, dtype="float64", seed=3)
+@pytest.mark.parametrize("num_layers", [2, 3])
+def test_dropout_with_fixed_mask_gradient(backend, num_layers):
+    layer = LSTM(3, 4, num_layers=num_layers, dropout=0.5, backend=backend, dtype="float64", seed=3)
     xp = layer.xp
     x = xp.asarray(np.random.default_rng(0).standard_normal((4, 2, 3)))
     R = xp.asarray(np.random.default_rng(1).standard_normal((4, 2, 4)))

@@ -18,6 +18,9 @@ from ..errors import SeqkitError
 from .base import Layer
 from .dropout import Dropout
 
+# the kernels' parameter names and PyTorch's (state_dict) names
+KERNEL_TO_TORCH = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}
+
 
 def reverse_index(lengths: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices that reverse each example within its own length: step t of the
@@ -70,8 +73,8 @@ class _Recurrent(Layer):
         return ("", "_reverse")[: self.num_directions]
 
     def _kernel_params(self, k: int, sfx: str, source: dict) -> dict:
-        return {kernel: source[f"{torch_name}_l{k}{sfx}"] for kernel, torch_name in
-                (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"))}
+        return {kernel: source[f"{torch_name}_l{k}{sfx}"]
+                for kernel, torch_name in KERNEL_TO_TORCH.items()}
 
     def _check(self, x, lengths, h0):
         if x.ndim != 3 or x.shape[2] != self.input_size:
@@ -98,7 +101,7 @@ class _Recurrent(Layer):
         T = x.shape[0]
         rev = tuple(self.backend.asarray(i) for i in reverse_index(lengths, T))
         extra = {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
-        self._caches, self._rev, self._lengths = [], rev, lengths
+        self._caches, self._rev, self._lengths, self._masks = [], rev, lengths, []
         inp, state_n = x, [[None] * len(h0) for _ in range(self.num_layers * self.num_directions)]
         for k in range(self.num_layers):
             outs = []
@@ -113,6 +116,7 @@ class _Recurrent(Layer):
             inp = outs[0] if len(outs) == 1 else self.xp.concatenate(outs, axis=2)
             if k < self.num_layers - 1:
                 inp = self.dropout.forward(inp, training=self.training)
+                self._masks.append(self.dropout.mask)  # one mask per gap between layers
         h_n = tuple(self.xp.stack([s[j] for s in state_n]) for j in range(len(h0)))
         return inp, (h_n if self.cell == "lstm" else h_n[0])
 
@@ -127,8 +131,8 @@ class _Recurrent(Layer):
         rev, H = self._rev, self.hidden_size
         d_state0 = [[None] * n_state for _ in range(self.num_layers * self.num_directions)]
         for k in reversed(range(self.num_layers)):
-            if k < self.num_layers - 1:
-                dy = self.dropout.backward(dy)
+            if k < self.num_layers - 1 and self._masks[k] is not None:
+                dy = dy * self._masks[k]
             dx = None
             for d, sfx in enumerate(self._suffixes):
                 i = k * self.num_directions + d
@@ -141,9 +145,7 @@ class _Recurrent(Layer):
                 dx = dx_d if dx is None else dx + dx_d
                 d_state0[i] = d_s0
                 for kernel_name, g in dparams.items():
-                    torch_name = {"W_ih": "weight_ih", "W_hh": "weight_hh",
-                                  "b_ih": "bias_ih", "b_hh": "bias_hh"}[kernel_name]
-                    self.accumulate_grad(f"{torch_name}_l{k}{sfx}", g)
+                    self.accumulate_grad(f"{KERNEL_TO_TORCH[kernel_name]}_l{k}{sfx}", g)
             dy = dx
         stacked = tuple(self.xp.stack([s[j] for s in d_state0]) for j in range(n_state))
         self.d_state0 = stacked if self.cell == "lstm" else stacked[0]
