@@ -92,7 +92,10 @@ class Run:
         checkpointing to ``out`` after every epoch. Stops early after ``patience``
         epochs without improvement of the task's monitored metric."""
         check_writable(out)
-        check_examples(Kind(self.task.kind), self.task.head, train, self.task.dims(self.encoders))
+        dims = self.task.dims(self.encoders)
+        check_examples(Kind(self.task.kind), self.task.head, train, dims)
+        if valid:
+            check_examples(Kind(self.task.kind), self.task.head, valid, dims)
         c = self.config
         while self.epoch < c.epochs:
             try:
