@@ -119,8 +119,7 @@ class Run:
             if best and best[1] == self.epoch - 1:
                 # out is the latest epoch (what --resume continues); the best one is kept beside it
                 self.save(best_path(out))
-            log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                          for k, v in record.items()))
+            log("  ".join(_show(k, v) for k, v in record.items()))
             if c.patience and best and self.epoch - 1 - best[1] >= c.patience:
                 log(f"early stop: no better valid_{self.task.monitor[0]} for {c.patience} epochs")
                 break
@@ -179,6 +178,12 @@ class Run:
         if optim:
             run.optimizer.load_state_dict(optim)
         return run
+
+
+def _show(key: str, value) -> str:
+    if key == "tokens_per_s":
+        return f"{value:,.0f} tok/s"
+    return f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
 
 
 def best_path(out: str) -> str:
