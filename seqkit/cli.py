@@ -14,27 +14,22 @@ import click
 from . import __version__
 from .backend import DEFAULT_BACKEND, available_backends, get_backend
 from .errors import SeqkitError
-from .plugins import load_plugins, plugin_info, pm, registry
+from .plugins import call_each, load_plugins, plugin_info, pm, registry
 
 
 class SeqkitGroup(click.Group):
     _plugins_loaded = False
 
     def load(self) -> None:
-        """Load plugins once and let them add commands; a broken plugin is one warning line."""
+        """Load plugins once and let them add commands."""
         if SeqkitGroup._plugins_loaded:
             return
         SeqkitGroup._plugins_loaded = True
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                load_plugins()
-                pm.hook.register_commands(cli=self)
-            finally:
-                for w in caught:
-                    click.echo(f"Warning: {w.message}", err=True)
+        load_plugins()
+        call_each("register_commands", cli=self)
 
     def main(self, args=None, prog_name=None, **kwargs):
+        warnings.showwarning = _one_line_warning
         try:
             self.load()
             return super().main(args=args, prog_name=prog_name or "seqkit",
@@ -53,6 +48,11 @@ class SeqkitGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings for the user (a broken plugin) as one line, without a source path."""
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _backend_callback(ctx, param, value):

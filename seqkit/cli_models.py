@@ -82,7 +82,8 @@ def make_train_command(task) -> click.Command:
                      help="Continue training from this checkpoint."),
         click.Option(["--bidirectional/--unidirectional"], default=None,
                      help="Read each sequence both ways."),
-        click.Option(["--dtype"], type=click.Choice(["float32", "float64"]), default="float32"),
+        click.Option(["--dtype"], type=click.Choice(["float32", "float64"]), default=None,
+                     help="Parameter dtype (default float32)."),
         click.Option(["--plot"], type=click.Path(dir_okay=False), callback=_require_matplotlib,
                      help="Save the training and validation curves to this PNG."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
@@ -108,6 +109,7 @@ def _train(task, data, out, resume, backend, dtype, plot, quiet, **given):
         splits = split_records(task, task.read(data, run.options), run.config.valid_fraction,
                                run.config.seed)
         fixed = [k for k in given if k in MODEL_HPARAMS or k == "valid_fraction"] + list(task_options)
+        fixed += ["dtype"] if dtype else []
         if fixed:
             click.echo(f"Warning: ignoring {', '.join('--' + k.replace('_', '-') for k in fixed)} "
                        "when resuming: the model and data come from the checkpoint", err=True)
@@ -122,7 +124,8 @@ def _train(task, data, out, resume, backend, dtype, plot, quiet, **given):
         config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
         splits = split_records(task, task.read(data, task_options), config.valid_fraction,
                                config.seed)
-        run = Run.create(task, splits["train"], settings, config, task_options, backend, dtype)
+        run = Run.create(task, splits["train"], settings, config, task_options, backend,
+                         dtype or "float32")
     train, valid = run.encode(splits["train"]), run.encode(splits.get("valid", []))
     click.echo(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
                f"{run.model.spec.cell} {run.model.spec.hidden}x{run.model.spec.layers} "

@@ -4,7 +4,8 @@ Environment:
   SEQKIT_LOAD_PLUGINS     comma list of plugin (entry-point or distribution) names to
                           load; set but empty loads none. Unset loads all.
   SEQKIT_DISABLE_PLUGINS  comma list of plugin names never to load.
-  SEQKIT_STRICT_PLUGINS=1 a plugin that fails to import is an error, not a warning.
+  SEQKIT_STRICT_PLUGINS=1 a broken plugin (fails to import, misspells a hook, raises in
+                          a hook) is an error, not a one-line warning.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pm.add_hookspecs(hookspecs)
 
 
 class PluginWarning(UserWarning):
-    """A plugin could not be loaded; the others still are."""
+    """A plugin is broken (or clashes with another) and was skipped; the others load."""
 
 
 class PluginError(SeqkitError):
@@ -131,12 +132,18 @@ def _collect(hook_name: str, items: dict, providers: dict) -> None:
 
         def register(obj, info=info):
             if obj.name in items and providers[obj.name].name != info.name:
-                warnings.warn(f"plugin {info.name!r} registers {obj.name!r}, which "
-                              f"{providers[obj.name].name!r} already did; using {info.name!r}'s",
+                warnings.warn(f"plugins {providers[obj.name].name!r} and {info.name!r} both "
+                              f"register {obj.name!r}; using the one from {info.name!r}",
                               PluginWarning, stacklevel=2)
             items[obj.name], providers[obj.name] = obj, info
 
         _call_hook(impl, register=register)
+
+
+def call_each(hook_name: str, **kwargs) -> None:
+    """Call a hook plugin by plugin, so that one raising costs only itself."""
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        _call_hook(impl, **kwargs)
 
 
 def _call_hook(impl, **kwargs) -> None:

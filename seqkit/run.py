@@ -93,9 +93,9 @@ class Run:
         epochs without improvement of the task's monitored metric."""
         check_writable(out)
         dims = self.task.dims(self.encoders)
-        check_examples(Kind(self.task.kind), self.task.head, train, dims)
+        check_examples(Kind(self.task.kind), self.task.head, train, dims, "training example")
         if valid:
-            check_examples(Kind(self.task.kind), self.task.head, valid, dims)
+            check_examples(Kind(self.task.kind), self.task.head, valid, dims, "validation example")
         c = self.config
         while self.epoch < c.epochs:
             try:
@@ -113,7 +113,7 @@ class Run:
             self.history.epochs.append(record)
             self.save(out)
             best = self.history.best(self.task.monitor)
-            if best is None and valid and f"valid_{self.task.monitor[0]}" not in record:
+            if best is None and valid and self.epoch == 1:
                 log(f"Warning: task {self.task.name!r} monitors {self.task.monitor[0]!r}, which "
                     "evaluation does not report: no best checkpoint, no early stopping")
             if best and best[1] == self.epoch - 1:

@@ -105,14 +105,15 @@ class Task:
         raise SeqkitError(f"task {self.name!r} does not generate")
 
 
-def check_examples(kind: Kind, head: str, examples: list[Example], dims: dict) -> None:
+def check_examples(kind: Kind, head: str, examples: list[Example], dims: dict,
+                   what: str = "example") -> None:
     """Fail with one line before training when labels do not fit the task kind."""
     if not examples:
         raise SeqkitError("no examples to train on")
     n_y = dims["n_y"]
     for i, ex in enumerate(examples):
         x, y = np.asarray(ex.x), np.asarray(ex.y)
-        where = f"example {i}"
+        where = f"{what} {i}"
         if len(x) == 0:
             raise SeqkitError(f"{where} is empty (T_x = 0)")
         if kind in (Kind.MANY_TO_MANY, Kind.ONE_TO_MANY):

@@ -116,3 +116,18 @@ def test_a_plugin_whose_hook_raises_costs_only_itself(fresh_plugins):
     with pytest.warns(plugins.PluginWarning, match="'raising' failed in register_tasks.*boom"):
         reg = fresh_plugins.registry()
     assert "numpy" in reg.backends
+
+
+def test_cli_survives_a_plugin_whose_hooks_raise(tmp_path):
+    (tmp_path / "seqkit_raising.py").write_text(
+        "from seqkit import hookimpl\n\n"
+        "@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('no commands today')\n\n"
+        "@hookimpl\ndef register_tasks(register):\n    raise ValueError('no tasks either')\n")
+    info = tmp_path / "seqkit_raising-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: seqkit-raising\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[seqkit]\nraising = seqkit_raising\n")
+    r = run_seqkit("tasks", "--json", pythonpath=tmp_path)
+    assert r.returncode == 0 and "chars" in r.stdout
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and all(ln.startswith("Warning: plugin 'raising' failed in") for ln in lines)
