@@ -39,6 +39,11 @@ class LSTMCache(NamedTuple):
     order: LengthOrder
 
 
+# the local derivatives of this many bytes of steps are formed at once (an L2
+# cache's worth, roughly: 64 KiB and 1 MiB were both slower; see lstm_backward)
+_CHUNK_BYTES = 256 * 1024
+
+
 def _gate_order(n_a):
     """Row order [g, i, f, o] of PyTorch's [i, f, g, o]: the three sigmoid gates
     become one block for the forward, and the three gates that backward
@@ -72,12 +77,14 @@ def lstm_forward(params, x, lengths, state0):
     xW = (x.reshape(T * B, n_x) @ W_ih_s.T).reshape(T, B, 4 * n_a)
     xW += b
 
-    a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
-    c_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
+    # zeros only where some step is padded: otherwise every entry gets written,
+    # and np.zeros on these sizes costs a full extra pass over memory
+    new = np.empty if order.n_active[-1] == B else np.zeros
+    a_all, c_all = new((T + 1, B, n_a), dtype=x.dtype), new((T + 1, B, n_a), dtype=x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
     c_all[0] = order.sort(state0[1], axis=0)
-    gates = np.zeros((T, B, 4 * n_a), dtype=x.dtype)
-    tanh_c = np.zeros((T, B, n_a), dtype=x.dtype)
+    gates = new((T, B, 4 * n_a), dtype=x.dtype)
+    tanh_c = new((T, B, n_a), dtype=x.dtype)
     ig_buf = np.empty((B, n_a), dtype=x.dtype)
     for t, n in enumerate(order.n_active):
         G = gates[t, :n]
@@ -101,6 +108,28 @@ def lstm_forward(params, x, lengths, state0):
     return a, (order.last(a_all), order.last(c_all)), cache
 
 
+def _local_derivatives(gates, c_prev, tanh_c, F, P):
+    """The factors that turn dc (blocks g, i, f) or da (block o) into the
+    pre-activation gradients, F (k, B, 4, n_a), and P (k, B, n_a), which
+    carries da from a<t> into c<t>, for k steps at once (see the notation)."""
+    H = tanh_c.shape[-1]
+    G4 = gates.reshape(*gates.shape[:2], 4, H)
+    g, i, o = G4[:, :, 0], G4[:, :, 1], G4[:, :, 3]
+    F4 = F.reshape(G4.shape)
+    np.subtract(1, gates[..., H:], out=F[..., H:])
+    F[..., H:] *= gates[..., H:]            # sigmoid' = s (1 - s) for i, f, o
+    np.multiply(g, g, out=F4[:, :, 0])
+    np.subtract(1, F4[:, :, 0], out=F4[:, :, 0])
+    F4[:, :, 0] *= i                        # dg_pre = dc * i * tanh'
+    F4[:, :, 1] *= g                        # di_pre = dc * g * sigmoid'
+    F4[:, :, 2] *= c_prev                   # df_pre = dc * c<t-1> * sigmoid'
+    F4[:, :, 3] *= tanh_c                   # do_pre = da * tanh(c) * sigmoid'
+    np.multiply(tanh_c, tanh_c, out=P)
+    np.subtract(1, P, out=P)
+    P *= o
+    return F4, P
+
+
 def lstm_backward(cache: LSTMCache, da, d_state_n):
     """Backpropagation through time for ``lstm_forward``.
 
@@ -115,46 +144,42 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     H = n_a
     order_g = _gate_order(n_a)
     W_ih, W_hh = params["W_ih"][order_g], params["W_hh"][order_g]   # the forward's gate order
-    G4 = gates.reshape(T, B, 4, n_a)
-    g, i, f, o = G4[:, :, 0], G4[:, :, 1], G4[:, :, 2], G4[:, :, 3]
 
-    # 1. the local derivatives of every step at once. F's blocks turn dc (for
-    #    g, i, f) or da (for o) into the pre-activation gradients; P carries da
-    #    from a<t> into c<t>.
-    F = np.empty_like(gates)
-    F4 = F.reshape(T, B, 4, n_a)
-    np.subtract(1, gates[..., H:], out=F[..., H:])
-    F[..., H:] *= gates[..., H:]            # sigmoid' = s (1 - s) for i, f, o
-    np.multiply(g, g, out=F4[:, :, 0])
-    np.subtract(1, F4[:, :, 0], out=F4[:, :, 0])
-    F4[:, :, 0] *= i                        # dg_pre = dc * i * tanh'
-    F4[:, :, 1] *= g                        # di_pre = dc * g * sigmoid'
-    F4[:, :, 2] *= c_all[:-1]               # df_pre = dc * c<t-1> * sigmoid'
-    F4[:, :, 3] *= tanh_c                   # do_pre = da * tanh(c) * sigmoid'
-    P = np.multiply(tanh_c, tanh_c)
-    np.subtract(1, P, out=P)
-    P *= o
+    # 1. the local derivatives are formed a chunk of K steps at a time, just
+    #    before the sweep reaches them: small arrays make one chunk of all T
+    #    steps (ufunc calls per step, ~1.4 us each, would dominate), big ones
+    #    chunks of a few steps that are still in cache when the sweep reads
+    #    them (a pass over all steps at once runs at memory speed, ~25% of
+    #    backward at B 64, T 100, H 256).
+    K = max(1, min(T, _CHUNK_BYTES // (B * 4 * n_a * x.itemsize)))
+    F_buf = np.empty((K, B, 4 * n_a), dtype=x.dtype)
+    P_buf = np.empty((K, B, n_a), dtype=x.dtype)
 
     # 2. the sweep; D holds the pre-activation gradients [g, i, f, o] of each
-    #    step, in the reordered W's row order. Padded rows stay 0.
+    #    step, in the reordered W's row order. Padded rows stay 0 (np.empty
+    #    when there are none: np.zeros costs a pass over D).
     da = order.sort(da, axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     dc_next = initial_gradient(d_state_n[1], c_all[0], order)
-    D = np.zeros((T, B, 4 * n_a), dtype=x.dtype)
+    D = (np.empty if order.n_active[-1] == B else np.zeros)((T, B, 4 * n_a), dtype=x.dtype)
     D4 = D.reshape(T, B, 4, n_a)
     da_buf = np.empty((B, n_a), dtype=x.dtype)
     tmp_buf = np.empty((B, n_a), dtype=x.dtype)
-    for t in range(T - 1, -1, -1):
-        n = order.n_active[t]
-        da_t, dc, tmp = da_buf[:n], dc_next[:n], tmp_buf[:n]
-        np.add(da[t, :n], da_next[:n], out=da_t)
-        np.multiply(da_t, P[t, :n], out=tmp)
-        dc += tmp                           # dc is now dL/dc<t>
-        # g, i, f are adjacent blocks, all scaled by dc: one broadcast multiply
-        np.multiply(dc[:, None, :], F4[t, :n, :3], out=D4[t, :n, :3])
-        np.multiply(da_t, F4[t, :n, 3], out=D4[t, :n, 3])
-        dc *= f[t, :n]
-        np.matmul(D[t, :n], W_hh, out=da_next[:n])
+    for t1 in range(T, 0, -K):
+        t0 = max(t1 - K, 0)
+        F4, P = _local_derivatives(gates[t0:t1], c_all[t0:t1], tanh_c[t0:t1],
+                                   F_buf[:t1 - t0], P_buf[:t1 - t0])
+        for t in range(t1 - 1, t0 - 1, -1):
+            n, k = order.n_active[t], t - t0
+            da_t, dc, tmp = da_buf[:n], dc_next[:n], tmp_buf[:n]
+            np.add(da[t, :n], da_next[:n], out=da_t)
+            np.multiply(da_t, P[k, :n], out=tmp)
+            dc += tmp                           # dc is now dL/dc<t>
+            # g, i, f are adjacent blocks, all scaled by dc: one broadcast multiply
+            np.multiply(dc[:, None, :], F4[k, :n, :3], out=D4[t, :n, :3])
+            np.multiply(da_t, F4[k, :n, 3], out=D4[t, :n, 3])
+            dc *= gates[t, :n, 2 * H:3 * H]     # f
+            np.matmul(D[t, :n], W_hh, out=da_next[:n])
 
     # 3. weights and inputs, one GEMM each over all steps, rows put back in
     #    PyTorch's gate order
