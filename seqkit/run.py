@@ -92,6 +92,10 @@ class Run:
         checkpointing to ``out`` after every epoch. Stops early after ``patience``
         epochs without improvement of the task's monitored metric."""
         check_writable(out)
+        if self.config.bptt and (Kind(self.task.kind) not in (Kind.MANY_TO_MANY, Kind.ONE_TO_MANY)
+                                 or self.model.spec.bidirectional):
+            raise SeqkitError("--bptt (truncated BPTT) needs a unidirectional per-step task "
+                              "(many-to-many or one-to-many): the state is carried forward only")
         dims = self.task.dims(self.encoders)
         check_examples(Kind(self.task.kind), self.task.head, train, dims, "training example")
         if valid:

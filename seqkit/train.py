@@ -67,8 +67,8 @@ def to_backend(model, batch: Batch):
 
 
 def forward_loss(model, batch: Batch, reduction: str = "sum", h0=None, backward=True):
-    """Forward (and BPTT) on one batch. Returns (loss, n_tokens, probabilities, state);
-    loss is the batch's reduced loss, n_tokens its valid steps."""
+    """Forward (and BPTT) on one batch. Returns (loss, n_tokens, z, state): the batch's
+    reduced loss, its number of valid steps, the logits and the final recurrent state."""
     x, y, mask = to_backend(model, batch)
     dec = None if batch.decoder_in is None else model.backend.asarray(batch.decoder_in)
     z, state = model.forward(x, batch.lengths, h0, dec, batch.decoder_lengths)
