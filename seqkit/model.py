@@ -140,7 +140,6 @@ class SequenceModel:
         for encoder-decoder. Returns ``(z, state)``, state the final recurrent state
         (carried across chunks by truncated BPTT, fed back when sampling)."""
         rnn, kind = self.parts["rnn"], self.spec.kind
-        self._lengths = lengths
         a, state = rnn.forward(self._encode_input(x), lengths, h0)
         self._a_shape = a.shape
         if kind == Kind.MANY_TO_ONE:
