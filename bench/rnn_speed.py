@@ -7,6 +7,7 @@ Usage (from the repository root):
     python bench/rnn_speed.py --quick          # a small subset (smoke test)
     python bench/rnn_speed.py --cells lstm gru --no-naive --threads 2
     python bench/rnn_speed.py --backend cupy --large   # GPU; torch on cuda if available
+    python bench/rnn_speed.py --ragged         # ragged lengths; torch on packed sequences
     python bench/rnn_speed.py --check          # naive gradients vs seqkit, once
     python bench/rnn_speed.py --profile lstm   # GEMM / elementwise / Python overhead
 
@@ -37,6 +38,9 @@ def _parse(argv=None):
                    choices=["rnn", "gru", "lstm"])
     p.add_argument("--quick", action="store_true", help="a small subset, for smoke tests")
     p.add_argument("--large", action="store_true", help="add B 256, T 100, H 1024")
+    p.add_argument("--ragged", action="store_true",
+                   help="ragged lengths (uniform in [T/2, T]) as training batches have; torch "
+                        "gets packed sequences; the naive references (full length only) are skipped")
     p.add_argument("--backend", default="numpy", help="seqkit backend (numpy, cupy, ...)")
     p.add_argument("--threads", type=int, help="BLAS and torch threads (default: BLAS's own)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
@@ -120,8 +124,13 @@ def time_alternating(funcs, sync, target, max_reps, min_reps=3):
 class Case:
     """One grid point: the seqkit layer, its torch twin, the naive reference, shared data."""
 
-    def __init__(self, backend, cell, B, T, H, L, bidir, seed=0, dtype="float32", n_x=N_X):
+    def __init__(self, backend, cell, B, T, H, L, bidir, seed=0, dtype="float32", n_x=N_X,
+                 ragged=False):
         self.backend, self.cell, self.L, self.bidir = backend, cell, L, bidir
+        self.lengths = None
+        if ragged:
+            self.lengths = np.random.default_rng(seed + 2).integers(T // 2, T + 1, B)
+            self.lengths[0] = T
         D = 2 if bidir else 1
         self.layer = LAYERS[cell](n_x, H, num_layers=L, bidirectional=bidir,
                                   backend=backend, dtype=dtype, seed=seed)
@@ -134,11 +143,11 @@ class Case:
         self.xp = backend.xp
 
     def seqkit_forward(self):
-        return self.layer.forward(self.x)
+        return self.layer.forward(self.x, self.lengths)
 
     def seqkit_fb(self):
         self.layer.zero_grad()
-        self.layer.forward(self.x)
+        self.layer.forward(self.x, self.lengths)
         return self.layer.backward(self.dy, self.d_state)
 
     def naive_fb(self):
@@ -163,7 +172,13 @@ class Case:
         def fb():
             m.zero_grad(set_to_none=True)
             x.grad = None
-            y, h_n = m(x)
+            if self.lengths is None:
+                y, h_n = m(x)
+            else:
+                packed = torch.nn.utils.rnn.pack_padded_sequence(
+                    x, torch.from_numpy(self.lengths), enforce_sorted=False)
+                y, h_n = m(packed)
+                y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=x.shape[0])
             h_n = h_n if self.cell == "lstm" else (h_n,)
             loss = (y * dy).sum() + sum((h * d).sum() for h, d in zip(h_n, ds, strict=True))
             loss.backward()
@@ -183,14 +198,14 @@ def run_grid(args, backend):
 
     rows = []
     for cell, B, T, H, L, bidir in grid(args):
-        case = Case(backend, cell, B, T, H, L, bidir)
+        case = Case(backend, cell, B, T, H, L, bidir, ragged=args.ragged)
         funcs = {"fwd": case.seqkit_forward, "fb": case.seqkit_fb}
         if use_torch:
             funcs["torch"] = case.make_torch(device)
-        if not args.no_naive:
+        if not (args.no_naive or args.ragged):
             funcs["naive"] = case.naive_fb
         t = time_alternating(funcs, sync, args.target, args.max_reps, args.min_reps)
-        if not (args.no_naive or args.no_per_example):
+        if not (args.no_naive or args.no_per_example or args.ragged):
             # seconds per call, so one timed call suffices (it runs B times the work of B = 1)
             sync()
             t0 = time.perf_counter()
