@@ -33,6 +33,7 @@ state0 : tuple of (B, n_a) arrays: ``(a0,)`` for rnn and gru, ``(a0, c0)`` for l
 from __future__ import annotations
 
 import contextlib
+import importlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -123,6 +124,19 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {self.device}>"
+
+
+def array_module(a) -> Any:
+    """The array module an array belongs to: ``cupy`` for a CuPy array, else
+    ``numpy``. CuPy is imported only when the array already comes from it."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        return importlib.import_module("cupy")
+    return np
+
+
+def to_host(a) -> np.ndarray:
+    """A NumPy array from a NumPy or CuPy array (or anything array-like)."""
+    return a.get() if array_module(a) is not np else np.asarray(a)
 
 
 class BackendError(SeqkitError):

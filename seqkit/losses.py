@@ -13,6 +13,8 @@ the gradient w.r.t. the logits, and the number of valid tokens.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import SeqkitError
 
 
@@ -57,6 +59,15 @@ def sigmoid_binary_cross_entropy(z, y, mask, n_examples, xp, reduction="sum"):
     dz = 1 / (1 + xp.exp(-z)) - y
     dz *= (mask * scale)[..., None].astype(dz.dtype)
     return loss, dz, n_tokens
+
+
+def probabilities(z, head: str):
+    """The head's output ŷ from host logits z: softmax over the last axis, or
+    independent sigmoids."""
+    if head == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 LOSSES = {"softmax": softmax_cross_entropy, "sigmoid": sigmoid_binary_cross_entropy}

@@ -18,7 +18,6 @@ step count ``t`` (1 at the first step):
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 from collections.abc import Callable
@@ -26,20 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from .backend import array_module, to_host
 from .errors import SeqkitError
-
-
-def array_module(a) -> Any:
-    """``cupy`` for a CuPy array, else ``numpy``; CuPy is imported only when
-    the array already comes from it, so CPU-only installs never touch it."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        return importlib.import_module("cupy")
-    return np
 
 
 def _to_numpy(a) -> np.ndarray:
     # a copy, so a saved state never aliases a slot that later steps modify
-    return np.array(a.get() if array_module(a) is not np else a, copy=True)
+    return np.array(to_host(a), copy=True)
 
 
 class Optimizer:

@@ -1,12 +1,11 @@
 """Predictions for raw text inputs, rendered by the task."""
 from __future__ import annotations
 
-import numpy as np
-
 from .data import collate
+from .losses import probabilities
 from .sampling import greedy_decode
 from .tasks import Kind
-from .train import split_per_example
+from .train import split_per_example, to_backend
 
 
 def predict_lines(run, lines: list[str]) -> list[str]:
@@ -24,14 +23,9 @@ def predict_lines(run, lines: list[str]) -> list[str]:
             out.append(task.render_prediction(record, probs, enc))
             continue
         batch = collate([ex], model.spec.kind, run.bos_id)
-        x = model.backend.asarray(batch.x)
+        x, _, _ = to_backend(model, batch)  # dense inputs get the model's dtype
         z, _ = model.forward(x, batch.lengths)
-        z = model.backend.to_numpy(z)
-        if model.spec.head == "softmax":
-            e = np.exp(z - z.max(-1, keepdims=True))
-            probs = e / e.sum(-1, keepdims=True)
-        else:
-            probs = 1 / (1 + np.exp(-z))
+        probs = probabilities(model.backend.to_numpy(z), model.spec.head)
         out.append(task.render_prediction(record, split_per_example(probs, batch, model.spec.kind)[0],
                                           enc))
     return out

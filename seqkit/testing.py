@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backend import to_host
+
 TINY = 1e-12
 
 
@@ -36,7 +38,7 @@ def gradcheck(loss: Callable[[], float], wrt: Mapping[str, object], grads: Mappi
         n = flat.shape[0]
         picks = np.arange(n) if max_entries is None or n <= max_entries else rng.choice(
             n, max_entries, replace=False)
-        analytic = np.asarray(_to_numpy(grads[name])).reshape(-1)[picks]
+        analytic = to_host(grads[name]).reshape(-1)[picks]
         numeric = np.empty(len(picks))
         for j, i in enumerate(picks):
             i = int(i)
@@ -50,10 +52,6 @@ def gradcheck(loss: Callable[[], float], wrt: Mapping[str, object], grads: Mappi
         scale = max(np.linalg.norm(numeric) + np.linalg.norm(analytic), TINY)
         errors[name] = float(np.linalg.norm(numeric - analytic) / scale)
     return errors
-
-
-def _to_numpy(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
 
 
 LENGTH_PATTERNS = ("equal", "ragged", "one")

@@ -17,7 +17,7 @@ import numpy as np
 
 from .data import Batch, bucketed_batches, collate, time_chunks
 from .errors import SeqkitError
-from .losses import LOSSES
+from .losses import LOSSES, probabilities
 from .optim import clip_grad_norm, clip_grad_value, decayed_lr
 from .tasks import Kind
 
@@ -136,13 +136,9 @@ def evaluate(model, task, examples, encoders, batch_size: int = 64, bos_id=None)
         loss, n, z, _ = forward_loss(model, batch, "mean", backward=False)
         total += loss * n
         tokens += n
-        z = model.backend.to_numpy(z)
+        probs = probabilities(model.backend.to_numpy(z), model.spec.head)
         if model.spec.head == "softmax":
-            e = np.exp(z - z.max(-1, keepdims=True))
-            probs = e / e.sum(-1, keepdims=True)
             correct += float(((probs.argmax(-1) == batch.y) * batch.mask).sum())
-        else:
-            probs = 1.0 / (1.0 + np.exp(-z))
         outputs += split_per_example(probs, batch, model.spec.kind)
     model.train()
     result = {"loss": total / max(tokens, 1)}

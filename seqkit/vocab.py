@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .backend import to_host
 from .errors import SeqkitError
 
 UNK = "<unk>"
@@ -92,9 +93,7 @@ class Vocabulary:
 
     def decode(self, ids) -> list[str]:
         """Tokens of a 1-D sequence of indices (a list, NumPy or CuPy array)."""
-        if type(ids).__module__.split(".")[0] == "cupy":
-            ids = ids.get()  # sampled on the device: bring them home first
-        ids = np.asarray(ids)
+        ids = to_host(ids)  # ids sampled on a device come home first
         if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
             raise SeqkitError(f"decode needs a 1-D sequence of integer ids, "
                               f"got shape {ids.shape} of {ids.dtype}")

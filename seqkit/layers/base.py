@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import Backend, get_backend
+from ..backend import Backend, get_backend, to_host
 from ..errors import SeqkitError
 
 DTYPES = ("float32", "float64")
@@ -69,7 +69,7 @@ class Layer:
                 f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
             )
         for name, p in self.params.items():
-            value = np.asarray(state[name])
+            value = to_host(state[name])  # a state_dict may hold device arrays too
             if value.shape != p.shape:
                 raise SeqkitError(
                     f"state_dict[{name!r}] has shape {value.shape}, expected {tuple(p.shape)}"
