@@ -1,14 +1,16 @@
 """The array-backend interface: what every backend plugin implements.
 
-A backend owns an array module ``xp`` (NumPy, CuPy, ...) and the recurrent
-kernels: for one layer in one direction, a full sweep over time of a cell.
-Everything above the kernels (layers, models, losses, optimizers) is written
-against ``xp`` and this class only, so it runs unchanged on every backend.
+A backend owns an array module ``xp`` (NumPy, CuPy, ...) and a few array
+services. Everything above it (layers, heads, models, optimizers) is written
+against ``xp`` and this class only, so it runs unchanged on every backend. The
+recurrent sweeps themselves are cells' kernels (``seqkit.cells``), registered
+per backend through the ``register_cells`` hook; ``cell_forward`` and
+``cell_backward`` find them.
 
 Kernel contract (the same for every cell and every backend)
 ------------------------------------------------------------
 Shapes: T time steps, B examples, n_x input features, n_a hidden units,
-G gates (rnn 1, gru 3, lstm 4).
+G gates (rnn 1, gru 3, lstm 4, declared by the cell).
 
 params : dict of backend arrays, PyTorch's layout and gate order
     ``W_ih`` (G*n_a, n_x)   the lecture's W_ax, one block per gate
@@ -19,39 +21,44 @@ lengths : (B,) NumPy int64 on the host, 1 <= lengths[b] <= T.
     Step t of example b is valid when t < lengths[b]. Padded steps carry the
     state through unchanged, output zeros and receive no gradient (the
     semantics of PyTorch's packed sequences).
-state0 : tuple of (B, n_a) arrays: ``(a0,)`` for rnn and gru, ``(a0, c0)`` for lstm.
+state0 : tuple of (B, n_a) arrays, one per state the cell declares:
+    ``(a0,)`` for rnn and gru, ``(a0, c0)`` for lstm.
 
-``<cell>_forward(params, x, lengths, state0, ...) -> (a, state_n, cache)``
-    a : (T, B, n_a) every hidden state, zeros at padded steps
+``forward(params, x, lengths, state0, **options) -> (a, state_n, cache)``
+    a : (T, B, n_a) every hidden state, zeros at padded steps (read-only on NumPy)
     state_n : tuple like state0, each example's state at its last valid step
-    cache : opaque object that only the same backend's backward reads
-``<cell>_backward(cache, da, d_state_n) -> (dx, d_state0, dparams)``
+    cache : opaque object that only the same kernel's backward reads
+``backward(cache, da, d_state_n) -> (dx, d_state0, dparams)``
     da : (T, B, n_a) gradient of the loss w.r.t. ``a`` (padded steps ignored)
     d_state_n : tuple like state_n; entries may be None (no gradient)
     dx : (T, B, n_x); d_state0 : tuple like state0; dparams : dict like params
+
+``seqkit.kernels`` holds what kernels share besides their arithmetic (the
+length ordering, the input projection and weight-gradient GEMMs).
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .arrays import array_module, to_host
 from .errors import SeqkitError
+from .plugins import registry
 
-CELLS = ("rnn", "gru", "lstm")
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+__all__ = ["Backend", "BackendError", "available_backends", "get_backend", "use_backend",
+           "array_module", "to_host", "DEFAULT_BACKEND"]
 
 
 class Backend:
     """Base class of every array backend. Subclass it in a plugin and register
     the subclass with ``register_backends``.
 
-    About fifteen methods: identity (``name``, ``xp``, ``device``,
-    ``unavailable_reason``), arrays (``asarray``, ``to_numpy``, ``rng``,
-    ``scatter_add``, ``synchronize``) and three paired kernels
-    (``rnn_*``, ``gru_*``, ``lstm_*``).
+    Ten members: identity (``name``, ``xp``, ``device``, ``unavailable_reason``,
+    ``install_hint``), arrays (``asarray``, ``to_numpy``, ``rng``,
+    ``scatter_add``, ``synchronize``). ``cell_forward``/``cell_backward``
+    dispatch to the kernels cells registered for this backend.
     """
 
     name: ClassVar[str] = ""
@@ -94,63 +101,32 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued device work (benchmarks call it before timing)."""
 
-    # -- kernels: see the module docstring for the contract -----------------
-    def rnn_forward(self, params, x, lengths, state0, nonlinearity="tanh"):
-        raise NotImplementedError
+    # -- kernels: registered by cells, see the module docstring --------------
+    def cell_forward(self, cell: str, params, x, lengths, state0, **options):
+        from .cells import get_cell
 
-    def rnn_backward(self, cache, da, d_state_n):
-        raise NotImplementedError
+        forward, _ = get_cell(cell).kernels_for(self.name)
+        return forward(params, x, lengths, state0, **options)
 
-    def gru_forward(self, params, x, lengths, state0):
-        raise NotImplementedError
+    def cell_backward(self, cell: str, cache, da, d_state_n):
+        from .cells import get_cell
 
-    def gru_backward(self, cache, da, d_state_n):
-        raise NotImplementedError
-
-    def lstm_forward(self, params, x, lengths, state0):
-        raise NotImplementedError
-
-    def lstm_backward(self, cache, da, d_state_n):
-        raise NotImplementedError
-
-    # -- dispatch by cell name (not part of what a plugin implements) -------
-    def cell_forward(self, cell, params, x, lengths, state0, nonlinearity="tanh"):
-        if cell == "rnn":
-            return self.rnn_forward(params, x, lengths, state0, nonlinearity=nonlinearity)
-        return getattr(self, f"{cell}_forward")(params, x, lengths, state0)
-
-    def cell_backward(self, cell, cache, da, d_state_n):
-        return getattr(self, f"{cell}_backward")(cache, da, d_state_n)
+        _, backward = get_cell(cell).kernels_for(self.name)
+        return backward(cache, da, d_state_n)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {self.device}>"
-
-
-def array_module(a) -> Any:
-    """The array module an array belongs to: ``cupy`` for a CuPy array, else
-    ``numpy``. CuPy is imported only when the array already comes from it."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        return importlib.import_module("cupy")
-    return np
-
-
-def to_host(a) -> np.ndarray:
-    """A NumPy array from a NumPy or CuPy array (or anything array-like)."""
-    return a.get() if array_module(a) is not np else np.asarray(a)
 
 
 class BackendError(SeqkitError):
     """An unknown or unavailable backend (a user mistake, one line)."""
 
 
-_instances: dict[str, Backend] = {}
 _current: list[str] = []
 DEFAULT_BACKEND = "numpy"
 
 
 def _registry() -> dict[str, type[Backend]]:
-    from .plugins import registry
-
     return registry().backends
 
 
@@ -167,8 +143,9 @@ def get_backend(name: str | Backend | None = None) -> Backend:
         return name
     if name is None:
         name = _current[-1] if _current else DEFAULT_BACKEND
-    if name in _instances:
-        return _instances[name]
+    instances = registry().backend_instances
+    if name in instances:
+        return instances[name]
     backends = _registry()
     if not backends:
         raise BackendError(
@@ -184,8 +161,8 @@ def get_backend(name: str | Backend | None = None) -> Backend:
     if reason:
         hint = f" ({cls.install_hint})" if cls.install_hint else ""
         raise BackendError(f"backend {name!r} is unavailable: {reason}{hint}")
-    _instances[name] = cls()
-    return _instances[name]
+    instances[name] = cls()
+    return instances[name]
 
 
 @contextlib.contextmanager

@@ -4,8 +4,12 @@ Layout: a plain (uncompressed) ``.npz`` archive that ``np.load(path,
 allow_pickle=False)`` opens. Every entry is a numeric array (bool, int,
 uint, float, complex); the manifest is the UTF-8 JSON text stored as a 1-D
 uint8 array under ``"__manifest__"`` and always carries
-``"format": "seqkit-checkpoint"`` and ``"format_version": 1``. No pickle is
+``"format": "seqkit-checkpoint"`` and ``"format_version"``. No pickle is
 written or read, so loading a checkpoint never runs code.
+
+Format versions: 1 stored the default model's spec as ``"model"``; 2 stores
+any model's JSON config (``{"type": "sequence" | "composed", ...}``). Both
+load; a newer version is refused in one line naming it.
 
 Saving is atomic: the archive is written to a temporary file beside the
 target, fsync'ed, then ``os.replace``'d onto it, so a crash or an error
@@ -22,7 +26,7 @@ import numpy as np
 from .errors import SeqkitError
 
 FORMAT = "seqkit-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_KEY = "__manifest__"
 # np.savez's own keyword arguments: entries under these names would be taken for them
 _RESERVED = {MANIFEST_KEY, "file", "allow_pickle"}

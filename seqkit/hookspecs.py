@@ -30,5 +30,18 @@ def register_tasks(register):
 
 
 @hookspec
+def register_cells(register):
+    """Register recurrent cells: call ``register(seqkit.cells.Cell(...))`` once per
+    cell and backend, giving its gate count, states, options and the backend's
+    forward and BPTT kernels. Cells of one name from several plugins merge."""
+
+
+@hookspec
+def register_layers(register):
+    """Register layer or head classes (``seqkit.layers.Layer`` subclasses with a
+    ``type_name``) so that models using them can be rebuilt from a checkpoint."""
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands to the ``seqkit`` command group: ``@cli.command()``."""

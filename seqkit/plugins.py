@@ -44,8 +44,13 @@ class Registry:
 
     backends: dict = field(default_factory=dict)
     tasks: dict = field(default_factory=dict)
+    cells: dict = field(default_factory=dict)     # name -> seqkit.cells.CellType
+    layers: dict = field(default_factory=dict)    # type name -> Layer subclass (plugin layers, heads)
     backend_plugin: dict = field(default_factory=dict)
     task_plugin: dict = field(default_factory=dict)
+    layer_plugin: dict = field(default_factory=dict)
+    #: backend instances, made once per registry (seqkit.backend.get_backend)
+    backend_instances: dict = field(default_factory=dict)
 
 
 _infos: dict[str, PluginInfo] = {}
@@ -119,23 +124,49 @@ def registry() -> Registry:
         reg = Registry()
         _collect("register_backends", reg.backends, reg.backend_plugin)
         _collect("register_tasks", reg.tasks, reg.task_plugin)
+        _collect("register_layers", reg.layers, reg.layer_plugin, key="type_name")
+        _collect_cells(reg.cells)
         _registry = reg
     return _registry
 
 
-def _collect(hook_name: str, items: dict, providers: dict) -> None:
+def _collect(hook_name: str, items: dict, providers: dict, key: str = "name") -> None:
     """Call each plugin's hook on its own, so the registry knows who registered
     what (a checkpoint names the distribution of its task). Objects are keyed by
-    their ``name``; a second plugin registering a taken name is warned about."""
+    their ``name`` (``key``); a second plugin registering a taken name is warned about."""
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         info = plugin_info(impl.plugin_name)
 
         def register(obj, info=info):
-            if obj.name in items and providers[obj.name].name != info.name:
-                warnings.warn(f"plugins {providers[obj.name].name!r} and {info.name!r} both "
-                              f"register {obj.name!r}; using the one from {info.name!r}",
+            name = getattr(obj, key)
+            if name in items and providers[name].name != info.name:
+                warnings.warn(f"plugins {providers[name].name!r} and {info.name!r} both "
+                              f"register {name!r}; using the one from {info.name!r}",
                               PluginWarning, stacklevel=2)
-            items[obj.name], providers[obj.name] = obj, info
+            items[name], providers[name] = obj, info
+
+        _call_hook(impl, register=register)
+
+
+def _collect_cells(cells: dict) -> None:
+    """``register_cells``: one ``Cell`` per (cell, backend); cells of one name merge
+    into a ``CellType`` holding every backend's kernels."""
+    from .cells import Cell, CellType
+
+    for impl in pm.hook.register_cells.get_hookimpls():
+        info = plugin_info(impl.plugin_name)
+
+        def register(cell, info=info):
+            if not isinstance(cell, Cell):
+                raise TypeError(f"register_cells takes seqkit.cells.Cell objects, not "
+                                f"{type(cell).__name__}")
+            kind = cells.setdefault(cell.name, CellType(
+                cell.name, cell.gates, tuple(cell.states), {k: tuple(v) for k, v in
+                                                             cell.options.items()},
+                cell.description))
+            problem = kind.merge(cell, info)
+            if problem:
+                warnings.warn(problem + "; ignored", PluginWarning, stacklevel=2)
 
         _call_hook(impl, register=register)
 
@@ -166,6 +197,3 @@ def reset() -> None:
     _infos.clear()
     _loaded = False
     _registry = None
-    from . import backend
-
-    backend._instances.clear()

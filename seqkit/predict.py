@@ -1,31 +1,42 @@
-"""Predictions for raw text inputs, rendered by the task."""
+"""Predictions for raw inputs: the task parses, the model runs without caches,
+the head decodes, the task renders or writes."""
 from __future__ import annotations
 
+import numpy as np
+
 from .data import collate
-from .losses import probabilities
 from .sampling import greedy_decode
-from .tasks import Kind
-from .train import split_per_example, to_backend
+from .tasks import Kind, Output
+from .train import split_per_example
+
+
+def predict_records(run, records: list, batch_size: int = 64) -> list[Output]:
+    """One ``Output`` per raw record (windows stitched back by the task)."""
+    task, enc, model = run.task, run.encoders, run.model
+    examples = [task.encode(r, enc) for r in records]
+    model.eval()
+    if model.kind == Kind.ENCODER_DECODER:
+        # no targets to teacher-force with: decode greedily from <bos>
+        outputs = []
+        for ex in examples:
+            probs = greedy_decode(model, ex.x, ex.length, run.bos_id, task.end_id(enc),
+                                  max_length=2 * ex.length + 10)
+            outputs.append(Output(probs, probs.argmax(-1)))
+        return outputs
+    prepared = task.prepare(examples, training=False)
+    outputs = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for idx in task.batches(prepared, batch_size, None):
+            batch = collate([prepared[i] for i in idx], model.kind, run.bos_id)
+            z, _ = model.predict(batch)
+            probs = model.head.probabilities(z, batch.lengths)
+            labels = model.head.decode(z, batch.lengths)
+            outputs += split_per_example(probs, labels, batch, model.kind)
+    return task.stitch(outputs, prepared, examples)
 
 
 def predict_lines(run, lines: list[str]) -> list[str]:
     """One rendered prediction per input line (the task parses and renders)."""
-    task, enc, model = run.task, run.encoders, run.model
-    records = [task.parse_input(line, enc) for line in lines]
-    examples = [task.encode(r, enc) for r in records]
-    model.eval()
-    out = []
-    for record, ex in zip(records, examples):
-        if model.spec.kind == Kind.ENCODER_DECODER:
-            # no targets to teacher-force with: decode greedily from <bos>
-            probs = greedy_decode(model, ex.x, len(ex.x), run.bos_id, task.end_id(enc),
-                                  max_length=2 * len(ex.x) + 10)
-            out.append(task.render_prediction(record, probs, enc))
-            continue
-        batch = collate([ex], model.spec.kind, run.bos_id)
-        x, _, _ = to_backend(model, batch)  # dense inputs get the model's dtype
-        z, _ = model.forward(x, batch.lengths)
-        probs = probabilities(model.backend.to_numpy(z), model.spec.head)
-        out.append(task.render_prediction(record, split_per_example(probs, batch, model.spec.kind)[0],
-                                          enc))
-    return out
+    records = [run.task.parse_input(line, run.encoders) for line in lines]
+    return [run.task.render_prediction(r, o, run.encoders)
+            for r, o in zip(records, predict_records(run, records))]

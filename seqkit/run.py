@@ -12,7 +12,7 @@ import numpy as np
 
 from .checkpoint import check_writable, load_checkpoint, save_checkpoint
 from .errors import SeqkitError
-from .model import ModelSpec, SequenceModel
+from .models import Model, ModelSpec, SequenceModel, build_model
 from .optim import make_optimizer
 from .plugins import registry
 from .tasks import Kind, Task, check_examples
@@ -47,7 +47,7 @@ def split_records(task: Task, splits: dict, valid_fraction: float, seed: int) ->
 class Run:
     task: Task
     encoders: dict
-    model: SequenceModel
+    model: Model
     config: TrainConfig
     options: dict = field(default_factory=dict)
     history: History = field(default_factory=History)
@@ -67,11 +67,16 @@ class Run:
         if Kind(task.kind) == Kind.ENCODER_DECODER and not isinstance(encoders.get("bos_id"), int):
             raise SeqkitError(f"task {task.name!r} is encoder-decoder: its encoders need an int "
                               "'bos_id', the decoder's start token")
-        spec = ModelSpec(kind=Kind(task.kind).value, input=task.input, head=task.head,
-                         n_in=dims["n_in"], n_y=dims["n_y"],
-                         n_in_decoder=dims.get("n_in_decoder", 0),
-                         **{k: v for k, v in hparams.items() if k in MODEL_HPARAMS})
-        model = SequenceModel(spec, backend=backend, dtype=dtype, seed=config.seed)
+        model = task.build_model(dims, dict(hparams), backend, dtype, config.seed)
+        if model is None:
+            spec = ModelSpec(kind=Kind(task.kind).value, input=task.input, head=task.head,
+                             n_in=dims["n_in"], n_y=dims["n_y"],
+                             n_in_decoder=dims.get("n_in_decoder", 0),
+                             **{k: v for k, v in hparams.items() if k in MODEL_HPARAMS})
+            model = SequenceModel(spec, backend=backend, dtype=dtype, seed=config.seed)
+        elif model.kind != Kind(task.kind):
+            raise SeqkitError(f"task {task.name!r} built a {model.kind.value} model for a "
+                              f"{Kind(task.kind).value} task")
         run = cls(task, encoders, model, config, options)
         run.make_optimizer()
         return run
@@ -93,18 +98,19 @@ class Run:
         epochs without improvement of the task's monitored metric."""
         check_writable(out)
         if self.config.bptt and (Kind(self.task.kind) not in (Kind.MANY_TO_MANY, Kind.ONE_TO_MANY)
-                                 or self.model.spec.bidirectional):
+                                 or self.model.reads_ahead()):
             raise SeqkitError("--bptt (truncated BPTT) needs a unidirectional per-step task "
                               "(many-to-many or one-to-many): the state is carried forward only")
         dims = self.task.dims(self.encoders)
-        check_examples(Kind(self.task.kind), self.task.head, train, dims, "training example")
+        head = self.model.head.type_name
+        check_examples(Kind(self.task.kind), head, train, dims, "training example")
         if valid:
-            check_examples(Kind(self.task.kind), self.task.head, valid, dims, "validation example")
+            check_examples(Kind(self.task.kind), head, valid, dims, "validation example")
         c = self.config
         while self.epoch < c.epochs:
             try:
                 stats = train_epoch(self.model, self.optimizer, train, c, self.epoch, self.bos_id,
-                                    show_progress=progress)
+                                    show_progress=progress, task=self.task)
             except NonFiniteError as e:
                 kept = f"; the last good checkpoint is {out}" if self.epoch else ""
                 raise NonFiniteError(f"{e}{kept}") from None
@@ -136,7 +142,7 @@ class Run:
             "task": {"name": self.task.name, "kind": Kind(self.task.kind).value,
                      "distribution": plugin.distribution if plugin else None,
                      "version": plugin.version if plugin else None},
-            "model": self.model.spec.to_json(),
+            "model": self.model.config(),
             "encoders": self.encoders,
             "options": self.options,
             "dtype": str(np.dtype(self.model.dtype)),
@@ -169,9 +175,8 @@ class Run:
                                   f"installed (pip install {dist or 'seqkit-' + name})")
             task = tasks[name]
             config = TrainConfig(**m["config"])
-            spec = ModelSpec.from_json(m["model"])
             # trained on any backend, loads on any other: weights are plain NumPy
-            model = SequenceModel(spec, backend=backend, dtype=m["dtype"], seed=config.seed)
+            model = build_model(m["model"], backend=backend, dtype=m["dtype"], seed=config.seed)
             model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
         except (KeyError, TypeError, ValueError) as e:
             raise SeqkitError(f"{path} has an invalid manifest: {type(e).__name__}: {e}") from None

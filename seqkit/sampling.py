@@ -1,59 +1,56 @@
 """Sampling novel sequences from a one-to-many model.
 
-    a<0> = 0, x<1> = the primer's tokens (at least the start token)
-    ŷ<t> = softmax(z<t> / temperature), restricted to the top-k most likely tokens
-    x<t+1> = a token drawn from ŷ<t>        (fed back as the next input)
+    a<0> = 0, x<1> = the primer (at least the start token, or a zero frame)
+    ŷ<t> = the head's distribution at step t (softmax(z<t> / temperature),
+           restricted to the top-k classes; or σ(z<t> / temperature) per unit)
+    x<t+1> = a draw from ŷ<t>  (a token id, or a multi-hot frame), fed back as the next input
 
 Encoder-decoder models decode greedily instead: the encoder's final state starts
 the decoder at <bos>, and each step feeds back its most likely token.
 
-The draws use a NumPy generator on the host seeded by ``seed``, so the same
-seed and backend give the same sequence.
+Draws use a NumPy generator on the host seeded by ``seed``, so the same seed
+and backend give the same sequence. Nothing is kept for BPTT.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .data import Batch
 from .errors import SeqkitError
+from .heads import next_token_distribution
 from .tasks import Kind
 
-
-def next_token_distribution(z: np.ndarray, temperature: float = 1.0,
-                            top_k: int | None = None) -> np.ndarray:
-    """Probabilities from one step's logits z (n_y,), float64 for a stable draw."""
-    if temperature <= 0:
-        raise SeqkitError("temperature must be positive")
-    z = np.asarray(z, dtype=np.float64) / temperature
-    if top_k is not None and 0 < top_k < len(z):
-        cutoff = np.partition(z, -top_k)[-top_k]
-        z = np.where(z >= cutoff, z, -np.inf)
-    p = np.exp(z - z.max())
-    return p / p.sum()
+__all__ = ["sample", "greedy_decode", "next_token_distribution", "input_batch"]
 
 
-def sample(model, primer_ids: list[int], max_length: int = 100, temperature: float = 1.0,
-           top_k: int | None = None, end_id: int | None = None, seed: int = 0) -> list[int]:
-    """Generate up to ``max_length`` new token ids after ``primer_ids``; stops after
-    drawing ``end_id``. Returns the generated ids (the end token included)."""
-    if model.spec.kind != Kind.ONE_TO_MANY:
-        raise SeqkitError(f"only one-to-many models generate; this one is {model.spec.kind}")
-    if not primer_ids:
-        raise SeqkitError("sampling needs at least one primer token")
+def input_batch(x: np.ndarray, lengths) -> Batch:
+    """A batch of inputs only (no labels), ``x`` (T, B) ids or (T, B, n) features."""
+    return Batch({"x": x}, np.asarray(lengths, dtype=np.int64), None, None)
+
+
+def sample(model, primer, max_length: int = 100, temperature: float = 1.0,
+           top_k: int | None = None, end_id: int | None = None, seed: int = 0) -> list:
+    """Generate up to ``max_length`` steps after ``primer`` (token ids (T0,), or
+    dense frames (T0, n_x)); stops after drawing ``end_id``. Returns the drawn
+    steps (ints, or (n_y,) 0/1 frames), the end token included."""
+    if model.kind != Kind.ONE_TO_MANY:
+        raise SeqkitError(f"only one-to-many models generate; this one is {model.kind.value}")
+    primer = np.asarray(primer)
+    if primer.size == 0 or len(primer) == 0:
+        raise SeqkitError("sampling needs at least one primer step")
+    dense = primer.dtype.kind == "f"
     rng = np.random.default_rng(seed)
     model.eval()
-    be = model.backend
     # the primer runs in one forward; then one step at a time, carrying the state
-    x = be.asarray(np.asarray(primer_ids, dtype=np.int64)[:, None])
-    z, state = model.forward(x, np.array([len(primer_ids)]))
-    out: list[int] = []
+    z, state = model.predict(input_batch(primer[:, None], [len(primer)]))
+    out: list = []
     for _ in range(max_length):
-        p = next_token_distribution(be.to_numpy(z[-1, 0]), temperature, top_k)
-        token = int(rng.choice(len(p), p=p))
-        out.append(token)
-        if token == end_id:
+        drawn = model.head.draw(z[-1, 0][None], rng, temperature, top_k)[0]
+        out.append(int(drawn) if np.ndim(drawn) == 0 else drawn)
+        if np.ndim(drawn) == 0 and int(drawn) == end_id:
             break
-        z, state = model.forward(be.asarray(np.array([[token]], dtype=np.int64)),
-                                 np.array([1]), state)
+        x = np.asarray(drawn, dtype=primer.dtype if dense else np.int64)[None, None]
+        z, state = model.predict(input_batch(x, [1]), state)
     model.train()
     return out
 
@@ -63,11 +60,11 @@ def greedy_decode(model, x, length: int, bos_id: int, end_id: int | None = None,
     """Decode one input sequence x (T_x,) with an encoder-decoder model, feeding
     back the most likely token until ``end_id`` or ``max_length`` steps.
     Returns the probabilities of each decoded step, (T_y, n_y), float64."""
-    if model.spec.kind != Kind.ENCODER_DECODER:
-        raise SeqkitError(f"greedy decoding needs an encoder-decoder model, not {model.spec.kind}")
+    if model.kind != Kind.ENCODER_DECODER:
+        raise SeqkitError(f"greedy decoding needs an encoder-decoder model, not {model.kind.value}")
     model.eval()
     be = model.backend
-    state = model.encoder_state(be.asarray(np.asarray(x)[:, None]), np.array([length]))
+    state = model.encoder_state(input_batch(np.asarray(x)[:, None], [length]))
     token, steps = bos_id, []
     for _ in range(max_length):
         z, state = model.decoder_step(be.asarray(np.array([token], dtype=np.int64)), state)

@@ -10,7 +10,7 @@ The lecture's RNN types, by how x and y line up:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -30,13 +30,37 @@ class Kind(str, Enum):
 class Example:
     """One encoded sequence.
 
-    x : (T_x,) int token ids, or (T_x, n_x) float features
+    x : (T_x,) int token ids, or (T_x, n_x) float features; or several named
+        inputs per step, ``{"words": (T_x,) ids, "case": (T_x,) ids,
+        "chars": [T_x arrays of character ids]}`` (a list is a ragged input)
     y : many-to-many / one-to-many: (T_x,) int ids, or (T_x, n_y) multi-hot (sigmoid head);
         many-to-one: int class id, or (n_y,) multi-hot; encoder-decoder: (T_y,) int ids
+    meta : anything the task keeps with the example (e.g. which sequence and
+        offset a window comes from, for ``Task.stitch``)
     """
 
-    x: np.ndarray
+    x: Any
     y: Any
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> dict:
+        return self.x if isinstance(self.x, dict) else {"x": self.x}
+
+    @property
+    def length(self) -> int:
+        """T_x: the number of steps (of the first named input)."""
+        return len(next(iter(self.inputs.values())))
+
+
+@dataclass
+class Output:
+    """What a model gave one example: ``probs`` the head's ŷ (host float64:
+    (T_x, n_y) per step, (n_y,) for many-to-one, CRF marginals for a CRF head)
+    and ``labels`` its decoding (argmax, threshold or Viterbi path)."""
+
+    probs: np.ndarray
+    labels: np.ndarray
 
 
 class Task:
@@ -46,8 +70,8 @@ class Task:
     name: ClassVar[str] = ""
     kind: ClassVar[Kind] = Kind.MANY_TO_MANY
     description: ClassVar[str] = ""
-    input: ClassVar[str] = "tokens"      # "tokens" (through an Embedding) or "dense"
-    head: ClassVar[str] = "softmax"      # "softmax" or "sigmoid" (multi-hot targets)
+    input: ClassVar[str] = "tokens"      # default model: "tokens" (an Embedding) or "dense"
+    head: ClassVar[str] = "softmax"      # default model: "softmax" or "sigmoid" (multi-hot)
     #: model and training hyper-parameters this task trains well with
     defaults: ClassVar[dict] = {}
     #: extra click options for ``seqkit train TASK``; their values reach ``read`` and
@@ -74,35 +98,82 @@ class Task:
         """``{"n_in": ..., "n_y": ...}`` (and ``n_in_decoder`` for encoder-decoder)."""
         raise NotImplementedError
 
+    # -- the model ----------------------------------------------------------------
+    def build_model(self, dims: dict, hparams: dict, backend, dtype: str, seed: int):
+        """A model of the task's own (``seqkit.models.ComposedModel`` from the core's
+        layers and heads), or None for the core's default ``SequenceModel`` built from
+        ``input``, ``head`` and the model hyper-parameters."""
+        return None
+
+    # -- batching ----------------------------------------------------------------
+    def prepare(self, examples: list, training: bool, rng=None) -> list:
+        """The examples the model sees, e.g. windows of long sequences (batched
+        across sequences). ``rng`` is the epoch's generator while training."""
+        return examples
+
+    def batches(self, examples: list, batch_size: int, rng) -> list[list[int]]:
+        """Index lists of batches; ``rng`` is None for evaluation (in order)."""
+        from .data import bucketed_batches
+
+        return bucketed_batches(examples, batch_size, rng)
+
+    def stitch(self, outputs: list, prepared: list, examples: list) -> list:
+        """Per-example ``Output``s from the outputs of the prepared examples (e.g.
+        windows stitched back into whole sequences) before metrics are computed."""
+        return outputs
+
     # -- results -----------------------------------------------------------------
     def metrics(self, outputs: list, examples: list, encoders: dict) -> dict[str, float]:
-        """Task metrics from per-example outputs (probabilities, NumPy) and examples.
-        The core already reports loss (nats per token) and accuracy for softmax heads."""
+        """Task metrics from per-example ``Output``s (probs, labels; NumPy) and the
+        examples. The core already reports loss (nats per token) and accuracy for
+        categorical heads."""
         return {}
 
     def parse_input(self, text: str, encoders: dict):
         """One raw record from a line of user input (``seqkit predict``)."""
         raise SeqkitError(f"task {self.name!r} does not predict from text input")
 
-    def render_prediction(self, record, output: np.ndarray, encoders: dict) -> str:
-        """A line (or lines) showing the prediction for ``record``; ``output`` holds
-        the probabilities the model gave it: (T_x, n_y) per step, (n_y,) for
-        many-to-one, and for encoder-decoder the (T_y, n_y) steps of a greedy decode
-        that stopped at ``end_id``."""
+    def read_inputs(self, path: str, encoders: dict) -> list:
+        """Raw records from a file for ``seqkit predict --input FILE``: by default
+        one per non-empty line, through ``parse_input``."""
+        from .textio import read_lines
+
+        return [self.parse_input(line, encoders) for line in read_lines(path) if line.strip()]
+
+    def render_prediction(self, record, output: Output, encoders: dict) -> str:
+        """A line (or lines) showing the prediction for ``record``; ``output`` is the
+        ``Output`` the model gave it (for encoder-decoder, the steps of a greedy
+        decode that stopped at ``end_id``)."""
         raise SeqkitError(f"task {self.name!r} does not render predictions")
 
+    def write_predictions(self, records: list, outputs: list, encoders: dict, path: str) -> None:
+        """``seqkit predict --out FILE``: by default the rendered lines."""
+        from .textio import write_text
+
+        write_text(path, "".join(self.render_prediction(r, o, encoders) + "\n"
+                                 for r, o in zip(records, outputs)))
+
     # -- generation (one-to-many) ------------------------------------------------
-    def primer_ids(self, primer: str, encoders: dict) -> list[int]:
-        """Token ids that start a sample: at least the start token."""
+    def primer_ids(self, primer: str, encoders: dict):
+        """What starts a sample: token ids (T0,) with at least the start token, or
+        dense frames (T0, n_x) for a model with dense inputs (a zero frame: x<1> = 0)."""
         raise SeqkitError(f"task {self.name!r} does not generate")
 
     def end_id(self, encoders: dict) -> int | None:
         """The token whose sampling ends a generated sequence (None: none)."""
         return None
 
-    def render_sample(self, ids: list[int], encoders: dict, primer: str = "") -> str:
-        """Text for generated ``ids`` (which follow ``primer``)."""
+    def render_sample(self, steps: list, encoders: dict, primer: str = ""):
+        """Text (str) or file contents (bytes) for the generated ``steps`` (token ids,
+        or multi-hot frames), which follow ``primer``."""
         raise SeqkitError(f"task {self.name!r} does not generate")
+
+    def write_samples(self, samples: list, path: str) -> None:
+        """``seqkit generate --out FILE``: text samples one per line; a bytes sample
+        (a MIDI file) as the file itself, numbered ``name-2.mid``... when several."""
+        from .textio import write_samples
+
+        write_samples(samples, path)
 
 
 def check_examples(kind: Kind, head: str, examples: list[Example], dims: dict,
@@ -111,20 +182,24 @@ def check_examples(kind: Kind, head: str, examples: list[Example], dims: dict,
     if not examples:
         raise SeqkitError("no examples to train on")
     n_y = dims["n_y"]
+    categorical = head != "sigmoid"
     for i, ex in enumerate(examples):
-        x, y = np.asarray(ex.x), np.asarray(ex.y)
+        T_x, y = ex.length, np.asarray(ex.y)
         where = f"{what} {i}"
-        if len(x) == 0:
+        if T_x == 0:
             raise SeqkitError(f"{where} is empty (T_x = 0)")
+        lengths = {name: len(v) for name, v in ex.inputs.items()}
+        if len(set(lengths.values())) > 1:
+            raise SeqkitError(f"{where}: its inputs have different lengths {lengths}")
         if kind in (Kind.MANY_TO_MANY, Kind.ONE_TO_MANY):
-            want = (len(x),) if head == "softmax" else (len(x), n_y)
+            want = (T_x,) if categorical else (T_x, n_y)
         elif kind == Kind.MANY_TO_ONE:
-            want = () if head == "softmax" else (n_y,)
+            want = () if categorical else (n_y,)
         else:
             want = y.shape if y.ndim == 1 and len(y) else None
         if want is None or y.shape != want:
             expected = "(T_y,) with T_y > 0" if want is None else str(want)
             raise SeqkitError(f"{where}: labels of shape {y.shape} do not fit the {kind.value} "
                               f"task with a {head} head (expected {expected})")
-        if head == "softmax" and y.size and (y.min() < 0 or y.max() >= n_y):
+        if categorical and y.size and (y.min() < 0 or y.max() >= n_y):
             raise SeqkitError(f"{where}: label ids must be in [0, {n_y})")

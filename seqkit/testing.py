@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import to_host
+from .arrays import to_host
 
 TINY = 1e-12
 
@@ -71,23 +71,36 @@ def lengths_for(pattern: str, T: int, B: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Case:
     cell: str
-    nonlinearity: str
+    options: tuple          # the cell's option values, as sorted (name, value) pairs
     bidirectional: bool
     num_layers: int
     lengths: str
 
+    @property
+    def nonlinearity(self) -> str:
+        return dict(self.options).get("nonlinearity", "tanh")
+
     def __str__(self) -> str:
-        cell = f"{self.cell}-{self.nonlinearity}" if self.cell == "rnn" else self.cell
+        cell = "-".join([self.cell, *(str(v) for _, v in self.options)])
         return (f"{cell} {'bi' if self.bidirectional else 'uni'} "
                 f"{self.num_layers}-layer {self.lengths}")
 
 
-def recurrent_cases(cells=("rnn", "gru", "lstm")) -> list[Case]:
+def recurrent_cases(cells=None, backend: str | None = None) -> list[Case]:
+    """The grid: every registered cell (or ``cells``) with a kernel for ``backend``
+    (any, if None) x each combination of its options x uni/bi x 1/2 layers x
+    equal/ragged/length-1 lengths."""
+    from .cells import cell_types, get_cell
+
+    names = sorted(cell_types()) if cells is None else list(cells)
     cases = []
-    for cell in cells:
-        for nl in (("tanh", "relu") if cell == "rnn" else ("tanh",)):
+    for name in names:
+        cell = get_cell(name)
+        if backend is not None and backend not in cell.kernels:
+            continue
+        for options in cell.variants():
             for bi, layers, pattern in itertools.product((False, True), (1, 2), LENGTH_PATTERNS):
-                cases.append(Case(cell, nl, bi, layers, pattern))
+                cases.append(Case(name, tuple(sorted(options.items())), bi, layers, pattern))
     return cases
 
 
@@ -96,16 +109,16 @@ def check_recurrent(case: Case, backend=None, T: int = 5, B: int = 3, n_x: int =
     """Build the layer of ``case`` in float64 and gradcheck every parameter, the
     input x and the initial state(s) through loss = Σ y·R + Σ h_n·S (+ Σ c_n·U),
     random R, S, U, so every output and final state is checked."""
-    from .layers import GRU, LSTM, RNN
+    from .layers import Recurrent
 
-    cls = {"rnn": RNN, "gru": GRU, "lstm": LSTM}[case.cell]
-    layer = cls(n_x, n_a, num_layers=case.num_layers, bidirectional=case.bidirectional,
-                nonlinearity=case.nonlinearity, backend=backend, dtype="float64", seed=seed)
+    layer = Recurrent(case.cell, n_x, n_a, num_layers=case.num_layers,
+                      bidirectional=case.bidirectional, backend=backend, dtype="float64",
+                      seed=seed, **dict(case.options))
     be, xp = layer.backend, layer.xp
     rng = np.random.default_rng(seed + 1)
     D = 2 if case.bidirectional else 1
     lengths = lengths_for(case.lengths, T, B)
-    n_state = 2 if case.cell == "lstm" else 1
+    n_state = layer.cell_type.n_states
     x = be.asarray(rng.standard_normal((T, B, n_x)))
     h0 = [be.asarray(rng.standard_normal((case.num_layers * D, B, n_a)) * 0.5)
           for _ in range(n_state)]

@@ -17,9 +17,8 @@ import numpy as np
 
 from .data import Batch, bucketed_batches, collate, time_chunks
 from .errors import SeqkitError
-from .losses import LOSSES, probabilities
 from .optim import clip_grad_norm, clip_grad_value, decayed_lr
-from .tasks import Kind
+from .tasks import Kind, Output
 
 
 @dataclass
@@ -59,32 +58,34 @@ class NonFiniteError(SeqkitError):
     pass
 
 
-def to_backend(model, batch: Batch):
-    be, dtype = model.backend, model.dtype
-    y = batch.y if np.issubdtype(batch.y.dtype, np.integer) else batch.y.astype(dtype)
-    return (be.asarray(batch.x) if batch.x.dtype.kind in "iu" else be.asarray(batch.x, dtype),
-            be.asarray(y), be.asarray(batch.mask, dtype))
-
-
-def forward_loss(model, batch: Batch, reduction: str = "sum", h0=None, backward=True):
+def forward_loss(model, batch: Batch, reduction: str = "sum", state0=None, backward=True):
     """Forward (and BPTT) on one batch. Returns (loss, n_tokens, z, state): the batch's
-    reduced loss, its number of valid steps, the logits and the final recurrent state."""
-    x, y, mask = to_backend(model, batch)
-    dec = None if batch.decoder_in is None else model.backend.asarray(batch.decoder_in)
-    z, state = model.forward(x, batch.lengths, h0, dec, batch.decoder_lengths)
-    loss, dz, n_tokens = LOSSES[model.spec.head](z, y, mask, batch.size, model.xp, reduction)
+    reduced loss (the head's), its number of valid steps, the scores and the final
+    recurrent state. A model in eval mode without ``backward`` keeps nothing for BPTT
+    (in training mode it runs the training forward, dropout included, for gradient checks)."""
+    y, mask = model.targets(batch)
+    if backward or model.training:
+        z, state, backprop = model.begin_update(batch, state0)
+    else:
+        z, state = model.predict(batch, state0)
+    loss, dz, n_tokens = model.head.loss(z, y, mask, batch.size, reduction)
     if backward:
-        model.backward(dz)
+        backprop(dz)
     return loss, n_tokens, z, state
 
 
 def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos_id=None,
-                show_progress: bool = True) -> dict:
-    """One pass over ``examples``; returns ``{"loss": nats per token, "tokens_per_s": ...}``."""
+                show_progress: bool = True, task=None) -> dict:
+    """One pass over ``examples``; returns ``{"loss": nats per token, "tokens_per_s": ...}``.
+    The task (if given) prepares the examples and batches them."""
     model.train()
     model.seed_dropout(config.seed * 100_003 + epoch)
     rng = np.random.default_rng([config.seed, epoch])
-    order = bucketed_batches(examples, config.batch_size, rng)
+    if task is not None:
+        examples = task.prepare(examples, training=True, rng=rng)
+        order = task.batches(examples, config.batch_size, rng)
+    else:
+        order = bucketed_batches(examples, config.batch_size, rng)
     optimizer.lr = decayed_lr(config.lr, epoch, config.lr_decay)
     total, tokens, start = 0.0, 0.0, time.perf_counter()
 
@@ -97,7 +98,7 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
                             item_show_func=status, show_eta=True, hidden=not show_progress)
     with np.errstate(over="ignore", invalid="ignore"), bar:
         for idx in bar:
-            batch = collate([examples[i] for i in idx], model.spec.kind, bos_id)
+            batch = collate([examples[i] for i in idx], model.kind, bos_id)
             state = None
             for chunk in time_chunks(batch, config.bptt):
                 model.zero_grad()
@@ -126,30 +127,36 @@ def check_finite(loss: float, norm: float, epoch: int) -> None:
 
 
 def evaluate(model, task, examples, encoders, batch_size: int = 64, bos_id=None) -> dict:
-    """Loss (nats per token), accuracy for softmax heads, and the task's metrics."""
+    """Loss (nats per token), accuracy for categorical heads, and the task's metrics,
+    computed without keeping anything for BPTT."""
     if not examples:
         return {}
     model.eval()
+    head = model.head
+    prepared = task.prepare(examples, training=False)
     total, tokens, correct, outputs = 0.0, 0.0, 0.0, []
-    for idx in bucketed_batches(examples, batch_size, None):
-        batch = collate([examples[i] for i in idx], model.spec.kind, bos_id)
-        loss, n, z, _ = forward_loss(model, batch, "mean", backward=False)
-        total += loss * n
-        tokens += n
-        probs = probabilities(model.backend.to_numpy(z), model.spec.head)
-        if model.spec.head == "softmax":
-            correct += float(((probs.argmax(-1) == batch.y) * batch.mask).sum())
-        outputs += split_per_example(probs, batch, model.spec.kind)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for idx in task.batches(prepared, batch_size, None):
+            batch = collate([prepared[i] for i in idx], model.kind, bos_id)
+            loss, n, z, _ = forward_loss(model, batch, "mean", backward=False)
+            total += loss * n
+            tokens += n
+            lengths = batch.decoder_lengths if model.kind == Kind.ENCODER_DECODER else batch.lengths
+            probs, labels = head.probabilities(z, lengths), head.decode(z, lengths)
+            if head.categorical:
+                correct += float(((labels == batch.y) * batch.mask).sum())
+            outputs += split_per_example(probs, labels, batch, model.kind)
     model.train()
+    outputs = task.stitch(outputs, prepared, examples)
     result = {"loss": total / max(tokens, 1)}
-    if model.spec.head == "softmax":
+    if head.categorical:
         result["accuracy"] = correct / max(tokens, 1)
     result.update({k: float(v) for k, v in task.metrics(outputs, examples, encoders).items()})
     return result
 
 
-def split_per_example(probs, batch: Batch, kind: Kind) -> list:
+def split_per_example(probs, labels, batch: Batch, kind: Kind) -> list[Output]:
     if kind == Kind.MANY_TO_ONE:
-        return list(probs)
+        return [Output(p, lab) for p, lab in zip(probs, labels)]
     lengths = batch.decoder_lengths if kind == Kind.ENCODER_DECODER else batch.lengths
-    return [probs[: lengths[b], b] for b in range(batch.size)]
+    return [Output(probs[: lengths[b], b], labels[: lengths[b], b]) for b in range(batch.size)]

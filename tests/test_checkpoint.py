@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from seqkit.checkpoint import check_writable, load_checkpoint, save_checkpoint
+from seqkit.checkpoint import FORMAT_VERSION, check_writable, load_checkpoint, save_checkpoint
 from seqkit.errors import SeqkitError
 
 
@@ -32,7 +32,7 @@ def test_round_trip(tmp_path):
     for k, a in arrays.items():
         assert loaded[k].dtype == a.dtype and loaded[k].shape == a.shape
         np.testing.assert_array_equal(loaded[k], a)
-    assert got == {"format": "seqkit-checkpoint", "format_version": 1, **manifest}
+    assert got == {"format": "seqkit-checkpoint", "format_version": FORMAT_VERSION, **manifest}
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 

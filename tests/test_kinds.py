@@ -49,7 +49,7 @@ class Reverse(Synthetic):
         return EOS
 
     def render_prediction(self, record, output, encoders):
-        ids = output.argmax(-1).tolist()
+        ids = output.labels.tolist()
         ids = ids[: ids.index(EOS)] if EOS in ids else ids
         return "".join(map(str, ids))
 

@@ -6,7 +6,7 @@ import pytest
 from seqkit import SeqkitError
 from seqkit.data import Batch, bucketed_batches, collate, time_chunks
 from seqkit.losses import sigmoid_binary_cross_entropy, softmax_cross_entropy
-from seqkit.model import ModelSpec, SequenceModel
+from seqkit.models import ModelSpec, SequenceModel
 from seqkit.sampling import next_token_distribution
 from seqkit.tasks import Example, Kind, check_examples
 from seqkit.testing import backend_params, gradcheck
@@ -66,7 +66,6 @@ def test_model_gradients(backend, kind, input_, head, cell, bi, layers, reductio
     model.seed_dropout(3)
     forward_loss(model, batch, reduction)
     grads = model.grads()
-    assert model.parts["rnn"].dropout.mask is not None or layers == 1
     errors = gradcheck(loss, model.params(), grads, max_entries=10)
     assert max(errors.values()) < 1e-6, errors
 

@@ -1,8 +1,13 @@
-"""Backend-agnostic layers with PyTorch-compatible names and shapes."""
-from .base import Layer
+"""Backend-agnostic layers with PyTorch-compatible names and shapes, and the
+combinators that compose them into models."""
+from .base import Context, Layer
+from .chars import CharEncoder
+from .combinators import Chain, Concatenate, Input, chain, concatenate
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
-from .recurrent import GRU, LSTM, RNN
+from .readout import LastStep
+from .recurrent import GRU, LSTM, RNN, Recurrent
 
-__all__ = ["Layer", "Dense", "Dropout", "Embedding", "RNN", "GRU", "LSTM"]
+__all__ = ["Layer", "Context", "Dense", "Dropout", "Embedding", "Recurrent", "RNN", "GRU", "LSTM",
+           "Input", "Chain", "Concatenate", "chain", "concatenate", "LastStep", "CharEncoder"]

@@ -11,6 +11,8 @@ from .base import Layer
 
 
 class Dense(Layer):
+    type_name = "dense"
+
     def __init__(self, in_features: int, out_features: int, backend=None,
                  dtype: str = "float32", seed: int = 0):
         super().__init__(backend, dtype)
@@ -20,14 +22,19 @@ class Dense(Layer):
         self.add_param("weight", rng.uniform(-bound, bound, (out_features, in_features)))
         self.add_param("bias", rng.uniform(-bound, bound, (out_features,)))
 
-    def forward(self, x):
-        self._x = x
-        return x @ self.params["weight"].T + self.params["bias"]
+    def config(self) -> dict:
+        return {"type": self.type_name, "in_features": self.in_features,
+                "out_features": self.out_features}
 
-    def backward(self, dy):
-        # all time steps and examples as one GEMM, not a loop over t
-        x2 = self._x.reshape(-1, self.in_features)
-        dy2 = dy.reshape(-1, self.out_features)
-        self.accumulate_grad("weight", dy2.T @ x2)
-        self.accumulate_grad("bias", dy2.sum(axis=0))
-        return dy @ self.params["weight"]
+    def begin_update(self, x, ctx=None):
+        W = self.params["weight"]
+
+        def backprop(dy):
+            # all time steps and examples as one GEMM, not a loop over t
+            x2 = x.reshape(-1, self.in_features)
+            dy2 = dy.reshape(-1, self.out_features)
+            self.accumulate_grad("weight", dy2.T @ x2)
+            self.accumulate_grad("bias", dy2.sum(axis=0))
+            return dy @ W
+
+        return x @ W.T + self.params["bias"], backprop

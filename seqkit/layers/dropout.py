@@ -2,32 +2,36 @@
 scale the survivors by 1/(1-p), so evaluation needs no rescaling."""
 from __future__ import annotations
 
+from ..errors import SeqkitError
 from .base import Layer
 
 
 class Dropout(Layer):
+    type_name = "dropout"
+
     def __init__(self, p: float = 0.0, backend=None, dtype: str = "float32", seed: int = 0):
         super().__init__(backend, dtype)
         if not 0.0 <= p < 1.0:
-            from ..errors import SeqkitError
-
             raise SeqkitError(f"dropout must be in [0, 1), not {p}")
         self.p = p
         self.seed(seed)
-        self.mask = None
+
+    def config(self) -> dict:
+        return {"type": self.type_name, "p": self.p}
 
     def seed(self, seed: int) -> None:
         """Restart the mask stream (a fixed mask for gradient checks, resumable training)."""
         self.rng = self.backend.rng(seed)
 
-    def forward(self, x, training: bool | None = None):
-        training = self.training if training is None else training
-        if not training or self.p == 0.0:
-            self.mask = None
-            return x
-        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.p
-        self.mask = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.p))
-        return x * self.mask
+    def draw_mask(self, shape):
+        """A fresh mask: 0 or 1/(1-p) per unit."""
+        keep = self.rng.random(shape, dtype=self.dtype) >= self.p
+        return keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.p))
 
-    def backward(self, dy):
-        return dy if self.mask is None else dy * self.mask
+    def begin_update(self, x, ctx=None, training: bool | None = None):
+        if training is None:
+            training = self.training if ctx is None else ctx.training and self.training
+        if not training or self.p == 0.0:
+            return x, lambda dy: dy
+        mask = self.draw_mask(x.shape)
+        return x * mask, lambda dy: dy * mask

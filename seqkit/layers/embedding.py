@@ -12,6 +12,8 @@ from .base import Layer
 
 
 class Embedding(Layer):
+    type_name = "embedding"
+
     def __init__(self, num_embeddings: int, embedding_dim: int, backend=None,
                  dtype: str = "float32", seed: int = 0):
         super().__init__(backend, dtype)
@@ -20,19 +22,23 @@ class Embedding(Layer):
         self.add_param("weight", np.random.default_rng(seed).standard_normal(
             (num_embeddings, embedding_dim)))
 
-    def forward(self, ids):
+    def config(self) -> dict:
+        return {"type": self.type_name, "num_embeddings": self.num_embeddings,
+                "embedding_dim": self.embedding_dim}
+
+    def begin_update(self, ids, ctx=None):
         """ids : (...) integer token ids -> (..., embedding_dim)."""
         ids = self.backend.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise SeqkitError(f"Embedding takes integer ids, got {ids.dtype}")
         if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= self.num_embeddings):
             raise SeqkitError(f"token ids must be in [0, {self.num_embeddings})")
-        self._ids = ids
-        return self.params["weight"][ids]
 
-    def backward(self, dy):
-        """Scatter-add dy into the rows that were gathered (repeats accumulate).
-        The ids are not differentiable, so nothing is returned."""
-        dW = self.xp.zeros_like(self.params["weight"])
-        self.backend.scatter_add(dW, self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
-        self.accumulate_grad("weight", dW)
+        def backprop(dy):
+            """Scatter-add dy into the rows that were gathered (repeats accumulate).
+            The ids are not differentiable, so nothing is returned."""
+            dW = self.xp.zeros_like(self.params["weight"])
+            self.backend.scatter_add(dW, ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+            self.accumulate_grad("weight", dW)
+
+        return self.params["weight"][ids], backprop

@@ -1,14 +1,15 @@
 """NumpyBackend: the CPU reference backend, NumPy arrays and NumPy kernels.
 
 Each cell's forward and BPTT live in their own module (``rnn``, ``gru``,
-``lstm``); this class only plugs them into the ``seqkit.backend.Backend``
-contract. The kernels keep the input's dtype (float32 stays float32).
+``lstm``) and are registered as cells (``CELLS``); this class only provides
+the arrays. The kernels keep the input's dtype (float32 stays float32).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from seqkit.backend import Backend
+from seqkit.cells import Cell
 
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
@@ -25,20 +26,13 @@ class NumpyBackend(Backend):
     def xp(self):
         return np
 
-    def rnn_forward(self, params, x, lengths, state0, nonlinearity="tanh"):
-        return rnn_forward(params, x, lengths, state0, nonlinearity=nonlinearity)
 
-    def rnn_backward(self, cache, da, d_state_n):
-        return rnn_backward(cache, da, d_state_n)
-
-    def gru_forward(self, params, x, lengths, state0):
-        return gru_forward(params, x, lengths, state0)
-
-    def gru_backward(self, cache, da, d_state_n):
-        return gru_backward(cache, da, d_state_n)
-
-    def lstm_forward(self, params, x, lengths, state0):
-        return lstm_forward(params, x, lengths, state0)
-
-    def lstm_backward(self, cache, da, d_state_n):
-        return lstm_backward(cache, da, d_state_n)
+CELLS = [
+    Cell("rnn", gates=1, backend="numpy", forward=rnn_forward, backward=rnn_backward,
+         options={"nonlinearity": ("tanh", "relu")},
+         description="the course's vanilla cell: a<t> = g(W_aa a<t-1> + W_ax x<t> + b_a)"),
+    Cell("gru", gates=3, backend="numpy", forward=gru_forward, backward=gru_backward,
+         description="gated recurrent unit (gates r, z, n)"),
+    Cell("lstm", gates=4, backend="numpy", forward=lstm_forward, backward=lstm_backward,
+         states=("a", "c"), description="long short-term memory (gates i, f, g, o)"),
+]

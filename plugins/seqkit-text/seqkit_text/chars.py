@@ -93,8 +93,8 @@ class CharLM(Task):
         return {"n_in": n, "n_y": n}
 
     def metrics(self, outputs, examples, encoders):
-        nats = sum(-np.log(np.maximum(p[np.arange(len(e.y)), e.y].astype(np.float64), 1e-300)).sum()
-                   for p, e in zip(outputs, examples))
+        nats = sum(-np.log(np.maximum(o.probs[np.arange(len(e.y)), e.y], 1e-300)).sum()
+                   for o, e in zip(outputs, examples))
         per_char = nats / sum(len(e.y) for e in examples)
         return {"bpc": per_char / math.log(2), "perplexity": math.exp(per_char)}
 
@@ -106,7 +106,7 @@ class CharLM(Task):
 
     def render_prediction(self, record, output, encoders):
         ex = self.encode(record, encoders)
-        bits = -np.log2(np.maximum(output[np.arange(len(ex.y)), ex.y].astype(np.float64), 1e-300)).mean()
+        bits = -np.log2(np.maximum(output.probs[np.arange(len(ex.y)), ex.y], 1e-300)).mean()
         return f"{record}\t{bits:.3f} bits/char"
 
     # -- generate ------------------------------------------------------------

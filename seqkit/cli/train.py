@@ -1,29 +1,26 @@
-"""``seqkit train TASK``, ``evaluate``, ``predict``, ``generate`` and ``tasks``.
-
-``train`` is a group with one subcommand per installed task, so each task's own
-options show in ``seqkit train TASK --help``. No maths here: the library does it.
-"""
+"""``seqkit train TASK``: a group with one subcommand per installed task, so each
+task's own options show in ``seqkit train TASK --help``. No maths here."""
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import fields
 
 import click
 
-from .errors import SeqkitError
-from .plugins import registry
-from .tasks import Kind
-from .train import TrainConfig
+from ..errors import SeqkitError
+from ..plugins import registry
+from ..run import MODEL_HPARAMS, Run, best_path, get_task, split_records
+from ..tasks import Kind
+from ..train import TrainConfig
+from .options import CellChoice, backend_option, require_matplotlib
 
 # name, click type, help; defaults come from the task, then from TrainConfig/ModelSpec
 MODEL_OPTIONS = [
-    ("cell", click.Choice(["rnn", "gru", "lstm"]), "Recurrent cell."),
+    ("cell", CellChoice(), "Recurrent cell (any registered: seqkit cells)."),
     ("hidden", click.IntRange(1), "Hidden units n_a per direction."),
     ("layers", click.IntRange(1), "Stacked recurrent layers."),
     ("embed-dim", click.IntRange(1), "Embedding size for token inputs."),
     ("dropout", click.FloatRange(0, 1, max_open=True), "Dropout on inputs and between layers."),
-    ("nonlinearity", click.Choice(["tanh", "relu"]), "Vanilla RNN activation."),
+    ("nonlinearity", click.Choice(["tanh", "relu"]), "Vanilla RNN activation (cells with that option)."),
 ]
 TRAIN_OPTIONS = [
     ("optimizer", click.Choice(["sgd", "adagrad", "rmsprop", "adam"]), "Optimizer."),
@@ -50,15 +47,6 @@ def _option(name, type_, help_):
     return click.Option([f"--{name}"], type=type_, default=None, help=help_)
 
 
-def _require_matplotlib(ctx, param, value):
-    if value:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise SeqkitError("--plot needs matplotlib: pip install 'seqkit[plot]'") from None
-    return value
-
-
 class TrainGroup(click.Group):
     """One subcommand per installed task, built on demand."""
 
@@ -66,14 +54,10 @@ class TrainGroup(click.Group):
         return sorted(registry().tasks)
 
     def get_command(self, ctx, name):
-        from .run import get_task
-
         return make_train_command(get_task(name))  # unknown task: one-line error
 
 
 def make_train_command(task) -> click.Command:
-    from .cli import backend_option
-
     params = [
         click.Option(["--data"], required=True, type=click.Path(), help="Data for this task."),
         click.Option(["--out"], required=True, type=click.Path(dir_okay=False),
@@ -84,7 +68,7 @@ def make_train_command(task) -> click.Command:
                      help="Read each sequence both ways."),
         click.Option(["--dtype"], type=click.Choice(["float32", "float64"]), default=None,
                      help="Parameter dtype (default float32)."),
-        click.Option(["--plot"], type=click.Path(dir_okay=False), callback=_require_matplotlib,
+        click.Option(["--plot"], type=click.Path(dir_okay=False), callback=require_matplotlib,
                      help="Save the training and validation curves to this PNG."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
         *[_option(*o) for o in MODEL_OPTIONS + TRAIN_OPTIONS],
@@ -96,8 +80,6 @@ def make_train_command(task) -> click.Command:
 
 
 def _train(task, data, out, resume, backend, dtype, plot, quiet, **given):
-    from .run import MODEL_HPARAMS, Run, split_records
-
     given = {k: v for k, v in given.items() if v is not None}
     names = {f.name for f in fields(TrainConfig)}
     task_options = {o.name: given.pop(o.name) for o in task.options if o.name in given}
@@ -128,124 +110,29 @@ def _train(task, data, out, resume, backend, dtype, plot, quiet, **given):
                          dtype or "float32")
     train, valid = run.encode(splits["train"]), run.encode(splits.get("valid", []))
     click.echo(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
-               f"{run.model.spec.cell} {run.model.spec.hidden}x{run.model.spec.layers} "
-               f"on {run.model.backend.name}", err=True)
+               f"{describe(run.model)} on {run.model.backend.name}", err=True)
     try:
         run.fit(train, valid, out, progress=not quiet, log=lambda s: click.echo(s, err=True))
     finally:
         if plot and run.history.epochs:
-            from .plot import plot_history
+            from ..plot import plot_history
 
             plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
             click.echo(f"saved {plot}", err=True)
     click.echo(f"saved {out} (epoch {run.epoch})", err=True)
     best = run.history.best(task.monitor)
     if best:
-        from .run import best_path
-
         click.echo(f"best valid_{task.monitor[0]} {best[0]:.4f} at epoch {best[1] + 1}: "
                    f"{best_path(out)}", err=True)
 
 
-def _load(model, backend):
-    from .run import Run
-
-    if not os.path.exists(model):
-        raise SeqkitError(f"no such checkpoint: {model}")
-    return Run.load(model, backend=backend)
+def describe(model) -> str:
+    """``lstm 128x1`` for a default model; the composition's layer types otherwise."""
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        return f"{spec.cell} {spec.hidden}x{spec.layers}"
+    return "+".join(model.named_layers())
 
 
 def register(cli):
-    from .cli import backend_option
-
     cli.add_command(TrainGroup("train", help="Train a model for a task: seqkit train TASK ..."))
-
-    @cli.command()
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-    def tasks(as_json):
-        """List installed tasks with their kind and plugin."""
-        reg = registry()
-        rows = [{"name": n, "kind": Kind(t.kind).value, "description": t.description,
-                 "plugin": reg.task_plugin[n].distribution} for n, t in sorted(reg.tasks.items())]
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-        for r in rows if not as_json else ():
-            click.echo(f"{r['name']:<10} {r['kind']:<16} {r['plugin'] or '-':<16} {r['description']}")
-        if not rows and not as_json:
-            click.echo("no tasks installed")
-
-    @cli.command()
-    @click.argument("model", type=click.Path(dir_okay=False))
-    @click.option("--data", required=True, type=click.Path())
-    @click.option("--split", type=click.Choice(["train", "valid", "test"]),
-                  help="Which split (default: test if the data has one, else valid).")
-    @click.option("--json", "as_json", is_flag=True)
-    @backend_option
-    def evaluate(model, data, split, as_json, backend):
-        """Print a trained model's metrics on a split of the data."""
-        from .run import split_records
-        from .train import evaluate as run_evaluate
-
-        run = _load(model, backend)
-        splits = run.task.read(data, run.options)
-        split = split or ("test" if splits.get("test") else "valid")
-        if split in ("train", "valid") and not splits.get("valid"):
-            # the same held-out part the model was validated on while training
-            splits = split_records(run.task, splits, run.config.valid_fraction, run.config.seed)
-        if not splits.get(split):
-            raise SeqkitError(f"{data} has no {split!r} split (it has: "
-                              f"{', '.join(k for k, v in splits.items() if v) or 'none'})")
-        metrics = run_evaluate(run.model, run.task, run.encode(splits[split]), run.encoders,
-                               bos_id=run.bos_id)
-        if as_json:
-            click.echo(json.dumps(metrics, indent=2))
-        for k, v in metrics.items() if not as_json else ():
-            click.echo(f"{k:<16} {v:.4f}")
-
-    @cli.command()
-    @click.argument("model", type=click.Path(dir_okay=False))
-    @click.argument("inputs", nargs=-1)
-    @click.option("--input", "input_file", type=click.File("r"), help="One input per line.")
-    @backend_option
-    def predict(model, inputs, input_file, backend):
-        """Predict for each INPUT (or each line of --input) in the task's format."""
-        from .predict import predict_lines
-
-        run = _load(model, backend)
-        lines = list(inputs) + ([ln.rstrip("\n") for ln in input_file] if input_file else [])
-        if not lines:
-            raise SeqkitError("give inputs as arguments or with --input FILE")
-        for text in predict_lines(run, lines):
-            click.echo(text)
-
-    @cli.command()
-    @click.argument("model", type=click.Path(dir_okay=False))
-    @click.option("--length", default=100, show_default=True, type=click.IntRange(1),
-                  help="Most tokens per sample.")
-    @click.option("--temperature", default=1.0, show_default=True,
-                  type=click.FloatRange(0, min_open=True))
-    @click.option("--top-k", type=click.IntRange(1), help="Draw from the k likeliest only.")
-    @click.option("--primer", default="", help="Text the samples start with.")
-    @click.option("--seed", default=0, show_default=True)
-    @click.option("-n", "--count", default=1, show_default=True, type=click.IntRange(1),
-                  help="How many samples.")
-    @click.option("--out", type=click.Path(dir_okay=False), help="Write the samples here.")
-    @backend_option
-    def generate(model, length, temperature, top_k, primer, seed, count, out, backend):
-        """Sample novel sequences from a one-to-many model."""
-        from .sampling import sample
-
-        run = _load(model, backend)
-        task, enc = run.task, run.encoders
-        start = task.primer_ids(primer, enc)
-        samples = []
-        for i in range(count):
-            ids = sample(run.model, start, length, temperature, top_k, task.end_id(enc),
-                         seed=seed + i)
-            samples.append(task.render_sample(ids, enc, primer=primer))
-        text = "\n".join(samples)
-        if out:
-            with open(out, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-        else:
-            click.echo(text)

@@ -1,0 +1,70 @@
+"""The ``seqkit`` command line: a thin click layer over the library.
+
+No maths here. One place (``SeqkitGroup.main``) turns user mistakes into a
+single ``Error: ...`` line on stderr and a non-zero exit. Each command group
+lives in its own module: ``info`` (plugins, backends, tasks), ``train``,
+``use`` (evaluate, predict, generate), ``check`` (gradcheck).
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+
+from .. import __version__
+from ..errors import SeqkitError
+from ..plugins import call_each, load_plugins
+from . import check, info, train, use
+
+
+class SeqkitGroup(click.Group):
+    _plugins_loaded = False
+
+    def load(self) -> None:
+        """Load plugins once and let them add commands."""
+        if SeqkitGroup._plugins_loaded:
+            return
+        SeqkitGroup._plugins_loaded = True
+        load_plugins()
+        call_each("register_commands", cli=self)
+
+    def main(self, args=None, prog_name=None, **kwargs):
+        warnings.showwarning = _one_line_warning
+        try:
+            self.load()
+            return super().main(args=args, prog_name=prog_name or "seqkit",
+                                standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.ClickException as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except SeqkitError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings for the user (a broken plugin) as one line, without a source path."""
+    click.echo(f"Warning: {message}", err=True)
+
+
+@click.group(cls=SeqkitGroup)
+@click.version_option(__version__, prog_name="seqkit")
+def cli():
+    """seqkit: recurrent networks (RNN, GRU, LSTM) with pluggable backends and tasks."""
+
+
+for module in (info, train, use, check):
+    module.register(cli)
+
+
+def main():
+    cli.main(prog_name="seqkit")

@@ -1,0 +1,120 @@
+"""The backend toolkit: what every recurrent kernel needs besides its arithmetic.
+
+Written once, against the array module ``xp``, for the NumPy and CuPy plugins
+and for third-party kernels alike.
+
+Ragged batches without masks: sort the batch by length once. With the
+examples in order of decreasing length, the examples still running at step t
+are a prefix of the batch, rows ``[:n_t]`` where ``n_t`` counts the lengths
+greater than t. Each step then works on that prefix only: the rows past it are
+not touched, so a finished example carries its state through the padded steps
+for free (forward), and the gradient flowing into its last valid step passes
+through them unchanged (backward). These are PyTorch's packed-sequence
+semantics, and they cost nothing when all lengths are equal (the order is then
+the identity and nothing is copied).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import array_module, to_host
+
+
+class LengthOrder:
+    """The batch sorted by decreasing length, and the way back.
+
+    lengths : (B,) ints (host or device), ``1 <= lengths[b] <= T``.
+    xp : the array module the kernel computes with; the index arrays live there.
+    ``n_active[t]`` (Python ints, for cheap slicing on the host) is how many
+    examples are still running at step t, so step t works on rows ``[:n_active[t]]``.
+    """
+
+    def __init__(self, lengths, T: int, xp=np):
+        lengths = np.asarray(to_host(lengths), dtype=np.int64)
+        if lengths.ndim != 1 or lengths.size == 0:
+            raise ValueError(f"lengths must be a non-empty 1-D array, got shape {lengths.shape}")
+        if lengths.min() < 1 or lengths.max() > T:
+            raise ValueError(f"lengths must lie in [1, T={T}], got {lengths.min()}..{lengths.max()}")
+        B = lengths.size
+        # stable, so equal lengths keep their order and sorted input stays put
+        order = np.argsort(-lengths, kind="stable")
+        self.xp = xp
+        self.identity = bool(np.array_equal(order, np.arange(B)))
+        self.lengths = lengths[order]
+        self.n_active = np.count_nonzero(self.lengths[None, :] > np.arange(T)[:, None],
+                                         axis=1).tolist()
+        # the only host->device copies of a kernel call: three small index arrays
+        self.order = xp.asarray(order)
+        self.inverse = xp.asarray(np.argsort(order))
+        self._last = (xp.asarray(self.lengths), xp.arange(B))
+
+    def sort(self, arr, axis: int):
+        """``arr`` with its batch axis in sorted order (no copy if already sorted)."""
+        return arr if self.identity else self.xp.take(arr, self.order, axis=axis)
+
+    def unsort(self, arr, axis: int):
+        """``arr`` with its batch axis back in the caller's order."""
+        return arr if self.identity else self.xp.take(arr, self.inverse, axis=axis)
+
+    def last(self, states):
+        """Each example's state after its last valid step, in the caller's order.
+
+        states : (T+1, B, n_a) in sorted order, ``states[t]`` the state before
+        step t, so the state after step ``lengths[b] - 1`` is ``states[lengths[b]]``.
+        """
+        return self.unsort(states[self._last], axis=0)
+
+
+def initial_gradient(d_state, like, order: LengthOrder):
+    """A fresh, writable, C-contiguous (B, n_a) buffer holding d_state in sorted
+    order (zeros if None): the sweep writes it in place and GEMMs write into its rows."""
+    xp = order.xp
+    if d_state is None:
+        return xp.zeros_like(like)
+    d = order.sort(xp.asarray(d_state), axis=0)
+    return xp.array(d, dtype=like.dtype, order="C", copy=True)
+
+
+def read_only(a):
+    """Outputs may be views of the cache: make a NumPy one read-only so that an
+    in-place edit by the caller fails loudly instead of corrupting backward.
+    (Device arrays have no such flag; they are returned as they are.)"""
+    if array_module(a) is not np:
+        return a
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
+def kernel_params(params, dtype, xp=np):
+    """``(W_ih, W_hh, b_ih, b_hh)`` as arrays of the input's dtype (no copy when
+    they already are): typed kernels refuse mixed float32/float64 arguments."""
+    return tuple(xp.asarray(params[k], dtype=dtype) for k in ("W_ih", "W_hh", "b_ih", "b_hh"))
+
+
+def input_projection(x, W_ih, bias, order: LengthOrder):
+    """``W_ih x<t> + bias`` for every step at once, in sorted batch order: one big
+    GEMM before the time loop instead of T small ones inside it.
+
+    x : (T, B, n_x) in the caller's order -> (x sorted, xW (T, B, G*n_a))."""
+    T, B, n_x = x.shape
+    x = order.sort(x, axis=1)
+    xW = (x.reshape(T * B, n_x) @ W_ih.T).reshape(T, B, W_ih.shape[0])
+    xW += bias
+    return x, xW
+
+
+def weight_gradients(D, x, a_prev, W_ih):
+    """Every step's contribution to the weights and inputs, one GEMM each after
+    the sweep (not one per step inside it).
+
+    D : (T, B, G*n_a) the pre-activation gradients; x : (T, B, n_x) and
+    a_prev : (T, B, n_a) (a<t-1> of each step), all in sorted order.
+    Returns dW_ih, dW_hh, db (the sum over steps) and dx (T, B, n_x)."""
+    T, B, GH = D.shape
+    D2 = D.reshape(T * B, GH)
+    dW_ih = D2.T @ x.reshape(T * B, x.shape[2])
+    dW_hh = D2.T @ a_prev.reshape(T * B, a_prev.shape[2])
+    db = D2.sum(axis=0)
+    dx = (D2 @ W_ih).reshape(T, B, x.shape[2])
+    return dW_ih, dW_hh, db, dx
