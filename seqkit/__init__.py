@@ -4,8 +4,24 @@ from .cells import Cell, get_cell
 from .errors import SeqkitError
 from .heads import CRF, Head, SigmoidHead, SoftmaxHead, transition_constraints
 from .hookspecs import hookimpl
-from .layers import (GRU, LSTM, RNN, Chain, CharEncoder, Concatenate, Context, Dense, Dropout,
-                     Embedding, Input, LastStep, Layer, Recurrent, chain, concatenate)
+from .layers import (
+                     GRU,
+                     LSTM,
+                     RNN,
+                     Chain,
+                     CharEncoder,
+                     Concatenate,
+                     Context,
+                     Dense,
+                     Dropout,
+                     Embedding,
+                     Input,
+                     LastStep,
+                     Layer,
+                     Recurrent,
+                     chain,
+                     concatenate,
+)
 from .models import ComposedModel, Model, ModelSpec, SequenceModel, build_model
 from .tasks import Example, Kind, Output, Task
 

@@ -68,7 +68,7 @@ def forward_loss(model, batch: Batch, reduction: str = "sum", state0=None, backw
         z, state, backprop = model.begin_update(batch, state0)
     else:
         z, state = model.predict(batch, state0)
-    loss, dz, n_tokens = model.head.loss(z, y, mask, batch.size, reduction)
+    loss, dz, n_tokens = model.head.loss(z, y, mask, batch.size, reduction, accumulate=backward)
     if backward:
         backprop(dz)
     return loss, n_tokens, z, state

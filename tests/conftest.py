@@ -1,4 +1,5 @@
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,23 @@ def plugin_dir(tmp_path):
     """)
     make("seqkit-broken", "seqkit_broken", "raise ImportError('broken on purpose')\n")
     return tmp_path
+
+
+FIXTURES = Path(__file__).parent / "plugins_fixtures"
+
+
+@pytest.fixture
+def install_fixture(tmp_path):
+    """``install_fixture(dist, module)``: a wheel-style dist-info for a fixture package
+    in tests/plugins_fixtures, so the CLI in a subprocess loads it through its entry
+    point like any installed plugin. Returns the PYTHONPATH to pass to ``run_seqkit``."""
+
+    def install(dist: str, module: str) -> str:
+        info = tmp_path / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+        (info / "entry_points.txt").write_text(
+            f"[seqkit]\n{module.removeprefix('seqkit_')} = {module}\n")
+        return f"{tmp_path}:{FIXTURES}"
+
+    return install

@@ -50,7 +50,9 @@ class Head(Layer):
     def begin_update(self, z, ctx=None):
         return z, lambda dz: dz
 
-    def loss(self, z, y, mask, n_examples: int, reduction: str = "sum"):
+    def loss(self, z, y, mask, n_examples: int, reduction: str = "sum", accumulate: bool = True):
+        """``(loss, dz, n_tokens)``; a head with parameters adds their gradients
+        when ``accumulate`` (a forward that will not be backpropagated passes False)."""
         raise NotImplementedError
 
     def probabilities(self, z, lengths=None) -> np.ndarray:
@@ -67,7 +69,7 @@ class Head(Layer):
 class SoftmaxHead(Head):
     type_name = "softmax"
 
-    def loss(self, z, y, mask, n_examples, reduction="sum"):
+    def loss(self, z, y, mask, n_examples, reduction="sum", accumulate=True):
         return softmax_cross_entropy(z, y, mask, n_examples, self.xp, reduction)
 
     def probabilities(self, z, lengths=None):
@@ -92,7 +94,7 @@ class SigmoidHead(Head):
     type_name = "sigmoid"
     categorical = False
 
-    def loss(self, z, y, mask, n_examples, reduction="sum"):
+    def loss(self, z, y, mask, n_examples, reduction="sum", accumulate=True):
         return sigmoid_binary_cross_entropy(z, y, mask, n_examples, self.xp, reduction)
 
     def probabilities(self, z, lengths=None):

@@ -130,9 +130,10 @@ class CRF(Head):
         return alpha, beta, log_z, log_z_safe, marg
 
     # -- the head's API ----------------------------------------------------------
-    def loss(self, z, y, mask, n_examples, reduction: str = "sum"):
+    def loss(self, z, y, mask, n_examples, reduction: str = "sum", accumulate: bool = True):
         """NLL summed over examples / n_examples ("sum") or / valid tokens ("mean").
-        Returns (loss, dz, n_tokens) and accumulates the gradients of A, s and e."""
+        Returns (loss, dz, n_tokens) and, with ``accumulate``, adds the gradients of
+        A, s and e (evaluation passes False and gets dz None)."""
         xp, K = self.xp, self.n_tags
         mask = self.backend.asarray(mask)
         n_tokens = float(mask.sum())
@@ -159,6 +160,8 @@ class CRF(Head):
             gold = gold + xp.where(valid[1:], A[y[:-1], y[1:]], 0).sum(0)
         # a forbidden gold path gives +inf, also where no path is allowed at all (-inf - -inf would be NaN)
         loss = float((log_z_safe - gold).sum()) * scale
+        if not accumulate:
+            return loss, None, n_tokens
 
         onehot = xp.eye(K, dtype=marg.dtype)[y]
         dz = xp.where(valid[:, :, None], marg - onehot, 0) * scale
