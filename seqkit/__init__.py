@@ -2,6 +2,7 @@
 from .backend import Backend, BackendError, available_backends, get_backend, use_backend
 from .cells import Cell, get_cell
 from .errors import SeqkitError
+from .examples import Example, Kind, Output
 from .heads import CRF, Head, SigmoidHead, SoftmaxHead, transition_constraints
 from .hookspecs import hookimpl
 from .layers import (
@@ -23,7 +24,7 @@ from .layers import (
                      concatenate,
 )
 from .models import ComposedModel, Model, ModelSpec, SequenceModel, build_model
-from .tasks import Example, Kind, Output, Task
+from .tasks import Task
 
 __version__ = "0.2.0"
 

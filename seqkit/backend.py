@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .arrays import array_module, to_host
+from .cells import get_cell
 from .errors import SeqkitError
 from .plugins import registry
 
@@ -103,14 +104,10 @@ class Backend:
 
     # -- kernels: registered by cells, see the module docstring --------------
     def cell_forward(self, cell: str, params, x, lengths, state0, **options):
-        from .cells import get_cell
-
         forward, _ = get_cell(cell).kernels_for(self.name)
         return forward(params, x, lengths, state0, **options)
 
     def cell_backward(self, cell: str, cache, da, d_state_n):
-        from .cells import get_cell
-
         _, backward = get_cell(cell).kernels_for(self.name)
         return backward(cache, da, d_state_n)
 

@@ -17,10 +17,12 @@ grid and checkpoints all read this registry.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SeqkitError
+from .plugins import PluginWarning, registry
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,23 @@ class CellType:
 
 
 def cell_types() -> dict[str, CellType]:
-    from .plugins import registry
-
-    return registry().cells
+    """Every registered cell, its backends' kernels merged (once per registry)."""
+    reg = registry()
+    if reg.cells is None:
+        cells = {}
+        for cell, info in reg.cell_registrations:
+            if not isinstance(cell, Cell):
+                warnings.warn(f"plugin {info.name!r} registered a {type(cell).__name__} as a cell, "
+                              "not a seqkit.cells.Cell; ignored", PluginWarning, stacklevel=2)
+                continue
+            kind = cells.setdefault(cell.name, CellType(
+                cell.name, cell.gates, tuple(cell.states),
+                {k: tuple(v) for k, v in cell.options.items()}, cell.description))
+            problem = kind.merge(cell, info)
+            if problem:
+                warnings.warn(problem + "; ignored", PluginWarning, stacklevel=2)
+        reg.cells = cells
+    return reg.cells
 
 
 def get_cell(name: str) -> CellType:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tasks import Example, Kind
+from .examples import Example, Kind
 
 
 @dataclass

@@ -44,7 +44,8 @@ class Registry:
 
     backends: dict = field(default_factory=dict)
     tasks: dict = field(default_factory=dict)
-    cells: dict = field(default_factory=dict)     # name -> seqkit.cells.CellType
+    cell_registrations: list = field(default_factory=list)  # (Cell, PluginInfo), as registered
+    cells: dict | None = None   # name -> seqkit.cells.CellType, merged on first use
     layers: dict = field(default_factory=dict)    # type name -> Layer subclass (plugin layers, heads)
     backend_plugin: dict = field(default_factory=dict)
     task_plugin: dict = field(default_factory=dict)
@@ -125,7 +126,7 @@ def registry() -> Registry:
         _collect("register_backends", reg.backends, reg.backend_plugin)
         _collect("register_tasks", reg.tasks, reg.task_plugin)
         _collect("register_layers", reg.layers, reg.layer_plugin, key="type_name")
-        _collect_cells(reg.cells)
+        _collect_cells(reg.cell_registrations)
         _registry = reg
     return _registry
 
@@ -148,27 +149,12 @@ def _collect(hook_name: str, items: dict, providers: dict, key: str = "name") ->
         _call_hook(impl, register=register)
 
 
-def _collect_cells(cells: dict) -> None:
-    """``register_cells``: one ``Cell`` per (cell, backend); cells of one name merge
-    into a ``CellType`` holding every backend's kernels."""
-    from .cells import Cell, CellType
-
+def _collect_cells(registrations: list) -> None:
+    """``register_cells``: every (cell, provider) as registered; ``seqkit.cells``
+    merges cells of one name across backends when they are first looked up."""
     for impl in pm.hook.register_cells.get_hookimpls():
         info = plugin_info(impl.plugin_name)
-
-        def register(cell, info=info):
-            if not isinstance(cell, Cell):
-                raise TypeError(f"register_cells takes seqkit.cells.Cell objects, not "
-                                f"{type(cell).__name__}")
-            kind = cells.setdefault(cell.name, CellType(
-                cell.name, cell.gates, tuple(cell.states), {k: tuple(v) for k, v in
-                                                             cell.options.items()},
-                cell.description))
-            problem = kind.merge(cell, info)
-            if problem:
-                warnings.warn(problem + "; ignored", PluginWarning, stacklevel=2)
-
-        _call_hook(impl, register=register)
+        _call_hook(impl, register=lambda cell, info=info: registrations.append((cell, info)))
 
 
 def call_each(hook_name: str, **kwargs) -> None:

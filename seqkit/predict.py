@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .data import collate
+from .examples import Kind, Output
 from .sampling import greedy_decode
-from .tasks import Kind, Output
 from .train import split_per_example
 
 

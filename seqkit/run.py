@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cells import cell_types
 from .checkpoint import check_writable, load_checkpoint, save_checkpoint
 from .errors import SeqkitError
 from .models import Model, ModelSpec, SequenceModel, build_model
@@ -155,6 +156,10 @@ class Run:
             "rng": {"scheme": "numpy default_rng([seed, epoch])", "seed": self.config.seed,
                     "epoch": self.epoch},
             "history": self.history.epochs,
+            # the plugins that provide its cells, so a missing one can be named on load
+            "cells": [{"name": c.name, "distribution": c.providers[be].distribution,
+                       "version": c.providers[be].version}
+                      for c in used_cells(self.model) for be in [self.model.backend.name]],
         }
 
     def save(self, path: str) -> None:
@@ -174,6 +179,7 @@ class Run:
                 raise SeqkitError(f"{path} needs task {name!r} from {need}, which is not "
                                   f"installed (pip install {dist or 'seqkit-' + name})")
             task = tasks[name]
+            _check_cells(path, m.get("cells", []))
             config = TrainConfig(**m["config"])
             # trained on any backend, loads on any other: weights are plain NumPy
             model = build_model(m["model"], backend=backend, dtype=m["dtype"], seed=config.seed)
@@ -187,6 +193,33 @@ class Run:
         if optim:
             run.optimizer.load_state_dict(optim)
         return run
+
+
+def used_cells(model) -> list:
+    """The cell types of every recurrent layer in the model, once each."""
+    from .layers import Recurrent
+
+    found = {}
+
+    def walk(layer):
+        if isinstance(layer, Recurrent):
+            found[layer.cell] = layer.cell_type
+        for child in layer.children():
+            walk(child)
+
+    for layer in model.roots():
+        walk(layer)
+    return [found[k] for k in sorted(found)]
+
+
+def _check_cells(path: str, cells: list) -> None:
+    installed = cell_types()
+    for c in cells:
+        if c["name"] not in installed:
+            dist = c.get("distribution")
+            need = f"{dist} {c.get('version') or ''}".strip() if dist else "its plugin"
+            raise SeqkitError(f"{path} needs cell {c['name']!r} from {need}, which is not installed"
+                              + (f" (pip install {dist})" if dist else ""))
 
 
 def _show(key: str, value) -> str:

@@ -17,8 +17,8 @@ import numpy as np
 
 from .data import Batch
 from .errors import SeqkitError
+from .examples import Kind
 from .heads import next_token_distribution
-from .tasks import Kind
 
 __all__ = ["sample", "greedy_decode", "next_token_distribution", "input_batch"]
 

@@ -1,66 +1,22 @@
-"""Task kinds, examples, and the interface a task plugin implements.
+"""The interface a task plugin implements, and the check of its examples.
 
-The lecture's RNN types, by how x and y line up:
-
-    many-to-many     T_y = T_x, a label y<t> at every step (tagging)
-    many-to-one      one label per sequence, read at the last valid step
-    one-to-many      a language model: y<t> = x<t+1>, trained with teacher forcing,
-                     sampled by feeding ŷ<t-1> back in as x<t>
-    encoder-decoder  T_y != T_x: the encoder's final state starts the decoder
+A task reads its data, encodes records into ``Example``s of one ``Kind``
+(``seqkit.examples``), and owns what differs between tasks: the model (or the
+core's default), batching, stitching outputs back, metrics, prediction I/O and
+what generation writes. Every method has a default that suits a simple task.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from .data import bucketed_batches
 from .errors import SeqkitError
+from .examples import Example, Kind, Output
+from .textio import read_lines, write_samples, write_text
 
-
-class Kind(str, Enum):
-    MANY_TO_MANY = "many-to-many"
-    MANY_TO_ONE = "many-to-one"
-    ONE_TO_MANY = "one-to-many"
-    ENCODER_DECODER = "encoder-decoder"
-
-
-@dataclass
-class Example:
-    """One encoded sequence.
-
-    x : (T_x,) int token ids, or (T_x, n_x) float features; or several named
-        inputs per step, ``{"words": (T_x,) ids, "case": (T_x,) ids,
-        "chars": [T_x arrays of character ids]}`` (a list is a ragged input)
-    y : many-to-many / one-to-many: (T_x,) int ids, or (T_x, n_y) multi-hot (sigmoid head);
-        many-to-one: int class id, or (n_y,) multi-hot; encoder-decoder: (T_y,) int ids
-    meta : anything the task keeps with the example (e.g. which sequence and
-        offset a window comes from, for ``Task.stitch``)
-    """
-
-    x: Any
-    y: Any
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def inputs(self) -> dict:
-        return self.x if isinstance(self.x, dict) else {"x": self.x}
-
-    @property
-    def length(self) -> int:
-        """T_x: the number of steps (of the first named input)."""
-        return len(next(iter(self.inputs.values())))
-
-
-@dataclass
-class Output:
-    """What a model gave one example: ``probs`` the head's ŷ (host float64:
-    (T_x, n_y) per step, (n_y,) for many-to-one, CRF marginals for a CRF head)
-    and ``labels`` its decoding (argmax, threshold or Viterbi path)."""
-
-    probs: np.ndarray
-    labels: np.ndarray
+__all__ = ["Task", "Kind", "Example", "Output", "check_examples"]
 
 
 class Task:
@@ -113,8 +69,6 @@ class Task:
 
     def batches(self, examples: list, batch_size: int, rng) -> list[list[int]]:
         """Index lists of batches; ``rng`` is None for evaluation (in order)."""
-        from .data import bucketed_batches
-
         return bucketed_batches(examples, batch_size, rng)
 
     def stitch(self, outputs: list, prepared: list, examples: list) -> list:
@@ -136,8 +90,6 @@ class Task:
     def read_inputs(self, path: str, encoders: dict) -> list:
         """Raw records from a file for ``seqkit predict --input FILE``: by default
         one per non-empty line, through ``parse_input``."""
-        from .textio import read_lines
-
         return [self.parse_input(line, encoders) for line in read_lines(path) if line.strip()]
 
     def render_prediction(self, record, output: Output, encoders: dict) -> str:
@@ -148,8 +100,6 @@ class Task:
 
     def write_predictions(self, records: list, outputs: list, encoders: dict, path: str) -> None:
         """``seqkit predict --out FILE``: by default the rendered lines."""
-        from .textio import write_text
-
         write_text(path, "".join(self.render_prediction(r, o, encoders) + "\n"
                                  for r, o in zip(records, outputs)))
 
@@ -171,8 +121,6 @@ class Task:
     def write_samples(self, samples: list, path: str) -> None:
         """``seqkit generate --out FILE``: text samples one per line; a bytes sample
         (a MIDI file) as the file itself, numbered ``name-2.mid``... when several."""
-        from .textio import write_samples
-
         write_samples(samples, path)
 
 

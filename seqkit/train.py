@@ -17,8 +17,8 @@ import numpy as np
 
 from .data import Batch, bucketed_batches, collate, time_chunks
 from .errors import SeqkitError
+from .examples import Kind, Output
 from .optim import clip_grad_norm, clip_grad_value, decayed_lr
-from .tasks import Kind, Output
 
 
 @dataclass

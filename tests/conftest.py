@@ -1,3 +1,4 @@
+import os
 import textwrap
 from pathlib import Path
 
@@ -56,6 +57,6 @@ def install_fixture(tmp_path):
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
         (info / "entry_points.txt").write_text(
             f"[seqkit]\n{module.removeprefix('seqkit_')} = {module}\n")
-        return f"{tmp_path}:{FIXTURES}"
+        return os.pathsep.join([str(tmp_path), str(FIXTURES)])
 
     return install

@@ -195,3 +195,4 @@ def test_cli_trains_samples_and_needs_the_plugin_to_load(mgu_path, tmp_path):
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "mgu" in lines[0], r.stderr
+    assert "needs cell 'mgu' from seqkit-mgu 0.1.0" in lines[0] and "pip install seqkit-mgu" in lines[0]

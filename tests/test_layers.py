@@ -166,3 +166,49 @@ def test_matches_pytorch(backend, cell, nonlinearity, bidirectional, num_layers)
 def test_dropout_rejects_bad_probability():
     with pytest.raises(SeqkitError):
         Dropout(1.0)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_inference_in_windows_equals_the_training_forward(cell, bidirectional, monkeypatch):
+    """predict() sweeps windows of steps carrying the state (nothing kept for BPTT):
+    outputs and final states equal the one-sweep training forward, ragged lengths
+    and a given initial state included."""
+    from seqkit.layers import Context, Recurrent, recurrent
+
+    monkeypatch.setattr(recurrent, "INFERENCE_WINDOW", 3)
+    layer = Recurrent(cell, 3, 4, num_layers=2, bidirectional=bidirectional, dtype="float64", seed=2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 3, 3))
+    lengths = np.array([10, 4, 7])
+    D = 2 if bidirectional else 1
+    h0 = tuple(rng.standard_normal((2 * D, 3, 4)) for _ in range(layer.cell_type.n_states))
+    train_ctx = Context(lengths=lengths, training=True, state0={layer: h0})
+    y, _ = layer.begin_update(x, train_ctx)
+    infer_ctx = Context(lengths=lengths, training=False, state0={layer: h0})
+    np.testing.assert_allclose(layer.predict(x, infer_ctx), y, atol=1e-12)
+    for a, b in zip(infer_ctx.state_n[layer], train_ctx.state_n[layer]):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_one_layer_runs_two_forwards_before_their_backwards():
+    """Caches live in the backprop closures: two forwards of one layer, then both
+    backwards, give the gradients of both uses (they were overwritten before)."""
+    from seqkit.layers import Context
+
+    layer = GRU(3, 4, dtype="float64", seed=1)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((5, 2, 3)), rng.standard_normal((4, 2, 3))
+    y1, bp1 = layer.begin_update(x1, Context())
+    y2, bp2 = layer.begin_update(x2, Context())
+    layer.zero_grad()
+    bp1(np.ones_like(y1))
+    bp2(np.ones_like(y2))
+    both = layer.grads()["weight_hh_l0"].copy()
+    single = []
+    for x in (x1, x2):
+        layer.zero_grad()
+        y, bp = layer.begin_update(x, Context())
+        bp(np.ones_like(y))
+        single.append(layer.grads()["weight_hh_l0"].copy())
+    np.testing.assert_allclose(both, single[0] + single[1], atol=1e-12)

@@ -6,8 +6,9 @@ import json
 import click
 
 from ..backend import available_backends, get_backend
+from ..cells import cell_types
+from ..examples import Kind
 from ..plugins import plugin_info, pm, registry
-from ..tasks import Kind
 
 
 def _table(rows, as_json, empty, line):
@@ -68,7 +69,7 @@ def register(cli):
         rows = [{"name": c.name, "gates": c.gates, "states": list(c.states),
                  "options": {k: list(v) for k, v in c.options.items()},
                  "backends": sorted(c.kernels), "description": c.description}
-                for c in sorted(registry().cells.values(), key=lambda c: c.name)]
+                for c in sorted(cell_types().values(), key=lambda c: c.name)]
         _table(rows, as_json, "no cells registered",
                lambda r: f"{r['name']:<6} gates {r['gates']}  states {','.join(r['states']):<5} "
                          f"backends {','.join(r['backends']):<12} {r['description']}")

@@ -7,9 +7,9 @@ from dataclasses import fields
 import click
 
 from ..errors import SeqkitError
+from ..examples import Kind
 from ..plugins import registry
 from ..run import MODEL_HPARAMS, Run, best_path, get_task, split_records
-from ..tasks import Kind
 from ..train import TrainConfig
 from .options import CellChoice, backend_option, require_matplotlib
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_backend
+from ..examples import Kind
 from ..layers import Context, Dropout, Layer, Recurrent
-from ..tasks import Kind
 
 
 class Model:

@@ -21,8 +21,8 @@ rebuilt by ``seqkit.models.build_model`` without running any code from the file.
 from __future__ import annotations
 
 from ..layers import Layer, Recurrent
-from ..layers.build import build
 from .base import Model, unique_names
+from .build import build
 
 
 def _base_name(layer: Layer) -> str:

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, fields
 
 from ..cells import get_cell
 from ..errors import SeqkitError
+from ..examples import Kind
 from ..heads import SigmoidHead, SoftmaxHead
 from ..layers import Context, Dense, Dropout, Embedding, LastStep, Recurrent
-from ..tasks import Kind
 from .base import Model
 
 

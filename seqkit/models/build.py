@@ -7,28 +7,32 @@ config is code: an unknown type is a one-line error naming it.
 """
 from __future__ import annotations
 
+import inspect
+
 from ..errors import SeqkitError
-from .base import Layer
-from .chars import CharEncoder
-from .combinators import Chain, Concatenate, Input
-from .dense import Dense
-from .dropout import Dropout
-from .embedding import Embedding
-from .readout import LastStep
-from .recurrent import Recurrent
+from ..heads import CRF, SigmoidHead, SoftmaxHead
+from ..layers import (
+    Chain,
+    CharEncoder,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Input,
+    LastStep,
+    Layer,
+    Recurrent,
+)
+from ..plugins import registry
 
 
 def core_layers() -> dict[str, type[Layer]]:
-    from ..heads import CRF, SigmoidHead, SoftmaxHead
-
     return {cls.type_name: cls for cls in (
         Input, Chain, Concatenate, Dense, Dropout, Embedding, Recurrent, LastStep, CharEncoder,
         SoftmaxHead, SigmoidHead, CRF)}
 
 
 def layer_types() -> dict[str, type[Layer]]:
-    from ..plugins import registry
-
     return {**registry().layers, **core_layers()}
 
 
@@ -54,6 +58,4 @@ def build(config: dict, backend=None, dtype: str = "float32", seed: int = 0) -> 
 
 
 def _takes_seed(cls) -> bool:
-    import inspect
-
     return "seed" in inspect.signature(cls.__init__).parameters
