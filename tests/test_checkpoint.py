@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,30 @@ def test_unwritable_directory(tmp_path, monkeypatch):
     _assert_one_line(err, tmp_path / "m.npz")
     with pytest.raises(SeqkitError, match="cannot write .*Permission denied"):
         save_checkpoint(tmp_path / "m.npz", {}, {})
+
+
+def test_a_format_1_checkpoint_still_loads_and_samples_the_same(tmp_path):
+    """tests/data/chars-format1.npz was written by seqkit 0.1.0 (format 1: the default
+    model's spec as "model"); its samples then were tsbpp / zhudls / sshe?mm??..."""
+    from seqkit.testing import run_seqkit
+
+    path = Path(__file__).parent / "data" / "chars-format1.npz"
+    assert load_checkpoint(path)[1]["format_version"] == 1
+    r = run_seqkit("generate", path, "--seed", "3", "-n", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["tsbpp", "zhudls", "sshe?mm??uitmuznmpi?benintzn?o?hpaese"]
+
+
+def test_a_newer_format_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "new.npz"
+    save_checkpoint(path, {"w": np.zeros(2)}, {"x": 1})
+    arrays, manifest = load_checkpoint(path)
+    manifest["format_version"] = FORMAT_VERSION + 1
+    import json
+
+    with np.load(path) as npz:
+        entries = {k: npz[k] for k in npz.files if k != "__manifest__"}
+    entries["__manifest__"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    np.savez(path, **entries)
+    with pytest.raises(SeqkitError, match=f"newer seqkit \\(format_version {FORMAT_VERSION + 1}"):
+        load_checkpoint(path)
