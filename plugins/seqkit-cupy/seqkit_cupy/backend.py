@@ -1,15 +1,19 @@
-"""CupyBackend: CuPy arrays on an NVIDIA GPU, cuBLAS GEMMs and fused gate kernels.
+"""CupyBackend: CuPy arrays on an NVIDIA GPU; the cells' kernels, registered as ``CELLS``.
 
-This module imports without CuPy: ``unavailable_reason()`` tries the import
-and looks for a device, keeping the error text, and the kernel modules
-(``rnn``, ``gru``, ``lstm``, which import CuPy at their top) are loaded only
-when the backend is instantiated, i.e. after it was found usable.
+This module imports without CuPy: ``unavailable_reason()`` tries the import and
+looks for a device, keeping the error text. The kernel modules (``rnn``,
+``gru``, ``lstm``) import CuPy at their top, so each registered kernel is a thin
+wrapper that imports its module on the first call, which only a usable backend
+makes.
 """
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 
 from seqkit.backend import Backend
+from seqkit.cells import Cell
 
 
 def _one_line(exc: BaseException) -> str:
@@ -41,10 +45,7 @@ class CupyBackend(Backend):
         import cupy
         import cupyx
 
-        from . import gru, lstm, rnn
-
         self._cp, self._cupyx = cupy, cupyx
-        self._rnn, self._gru, self._lstm = rnn, gru, lstm
 
     @property
     def xp(self):
@@ -76,21 +77,29 @@ class CupyBackend(Backend):
     def synchronize(self) -> None:
         self._cp.cuda.get_current_stream().synchronize()
 
-    # -- kernels ------------------------------------------------------------
-    def rnn_forward(self, params, x, lengths, state0, nonlinearity="tanh"):
-        return self._rnn.rnn_forward(params, x, lengths, state0, nonlinearity=nonlinearity)
 
-    def rnn_backward(self, cache, da, d_state_n):
-        return self._rnn.rnn_backward(cache, da, d_state_n)
+def _lazy(cell: str, which: str):
+    """``seqkit_cupy.<cell>.<cell>_<which>``, its module imported on the first call.
+    The module is looked up on every call (a dict hit, next to a GPU launch)
+    rather than kept, so a re-imported module (the CPU test swaps in a CuPy
+    stand-in and back) is always the one that runs."""
+    name = f"{cell}_{which}"
 
-    def gru_forward(self, params, x, lengths, state0):
-        return self._gru.gru_forward(params, x, lengths, state0)
+    def kernel(*args, **kwargs):
+        return getattr(importlib.import_module(f"{__package__}.{cell}"), name)(*args, **kwargs)
 
-    def gru_backward(self, cache, da, d_state_n):
-        return self._gru.gru_backward(cache, da, d_state_n)
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = f"The CuPy kernel {__package__}.{cell}.{name}, imported on the first call."
+    return kernel
 
-    def lstm_forward(self, params, x, lengths, state0):
-        return self._lstm.lstm_forward(params, x, lengths, state0)
 
-    def lstm_backward(self, cache, da, d_state_n):
-        return self._lstm.lstm_backward(cache, da, d_state_n)
+def _cell(name: str, gates: int, **declaration) -> Cell:
+    return Cell(name, gates, "cupy", _lazy(name, "forward"), _lazy(name, "backward"), **declaration)
+
+
+CELLS = [
+    _cell("rnn", 1, options={"nonlinearity": ("tanh", "relu")},
+          description="the course's vanilla cell: a<t> = g(W_aa a<t-1> + W_ax x<t> + b_a)"),
+    _cell("gru", 3, description="gated recurrent unit (gates r, z, n)"),
+    _cell("lstm", 4, states=("a", "c"), description="long short-term memory (gates i, f, g, o)"),
+]

@@ -1,29 +1,12 @@
-"""The LSTM cell on the GPU: forward over time and backpropagation through time.
+"""The LSTM cell on the GPU. The formulas and notation are ``seqkit_numpy.lstm``'s
+(the spec): c<t> = f * c<t-1> + i * g, a<t> = o * tanh(c<t>).
 
-Notation (PyTorch's gate names and order i, f, g, o, for one example; the
-code works on a batch). The lecture's Gamma_u, Gamma_f, c~, Gamma_o are i, f, g, o:
-
-    [i, f, g, o]<t> = W_ih x<t> + W_hh a<t-1> + b_ih + b_hh        (pre-activations)
-    i, f, o = sigmoid(.),  g = tanh(.)
-    c<t> = f * c<t-1> + i * g
-    a<t> = o * tanh(c<t>)
-
-BPTT, with da = da<t> + da_next and tc = tanh(c<t>):
-
-    dc     = dc_next + da * o * (1 - tc**2)
-    di_pre = dc * g * i * (1 - i)          df_pre = dc * c<t-1> * f * (1 - f)
-    dg_pre = dc * i * (1 - g**2)           do_pre = da * tc * o * (1 - o)
-    dc_next = dc * f                       (what flows on to c<t-1>)
-    da_next = W_hh^T [di_pre, df_pre, dg_pre, do_pre]
-
-Both biases get the same gradient, the sum of the pre-activation gradients.
-The same formulas as ``seqkit_numpy.lstm`` (the spec). Unlike the NumPy
-backend, which reorders the gate rows to [g, i, f, o] so that whole-array
-ufuncs cover three gates at once, the fused kernels handle each gate by
-itself, so the gates stay in PyTorch's order and nothing is reordered.
-
-Per step and direction: one cuBLAS GEMM (W_hh a<t-1>, resp. W_hh^T [d...])
-and one fused kernel for all the gate and cell-state arithmetic.
+Unlike the NumPy backend, which reorders the gate rows to [g, i, f, o] so that
+whole-array ufuncs cover three gates at once, the fused kernels handle each
+gate by itself, so the gates stay in PyTorch's order i, f, g, o and nothing is
+reordered. Per step and direction: one cuBLAS GEMM (W_hh a<t-1>, resp. W_hh^T
+[di, df, dg, do]) and one fused kernel for all the gate and cell-state
+arithmetic.
 """
 from __future__ import annotations
 
@@ -31,7 +14,9 @@ from typing import NamedTuple
 
 import cupy as cp
 
-from ._common import PREAMBLE, LengthOrder, as_device, initial_gradient, kernel_params
+from seqkit.kernels import LengthOrder, initial_gradient, input_projection, kernel_params, weight_gradients
+
+from ._common import PREAMBLE
 
 # Over the (n, n_a) elements of step t. xw: W_ih x<t> + b_ih + b_hh, gh:
 # W_hh a<t-1>, both raw (n, 4 n_a); gates raw (n, 4 n_a) gets the activations.
@@ -40,9 +25,7 @@ _forward = cp.ElementwiseKernel(
     "raw T xw, raw T gh, T c_prev",
     "raw T gates, T c_next, T tanh_c, T a_next",
     """
-    const ptrdiff_t H = gates.shape()[1] / 4;
-    const ptrdiff_t row = i / H, col = i - row * H;
-    const ptrdiff_t j = row * 4 * H + col;          // gate i of this element
+    const ptrdiff_t H = gates.shape()[1] / 4, j = sk_gate0(i, H, 4);   // j: the input gate of element i
     const T gi = sk_sigmoid(xw[j] + gh[j]);
     const T gf = sk_sigmoid(xw[j + H] + gh[j + H]);
     const T gg = tanh(xw[j + 2 * H] + gh[j + 2 * H]);
@@ -66,9 +49,7 @@ _backward = cp.ElementwiseKernel(
     "T da_in, T da_next, raw T gates, T c_prev, T tanh_c",
     "raw T dgates, T dc",
     """
-    const ptrdiff_t H = gates.shape()[1] / 4;
-    const ptrdiff_t row = i / H, col = i - row * H;
-    const ptrdiff_t j = row * 4 * H + col;
+    const ptrdiff_t H = gates.shape()[1] / 4, j = sk_gate0(i, H, 4);
     const T gi = gates[j], gf = gates[j + H], gg = gates[j + 2 * H], go = gates[j + 3 * H];
     const T da = da_in + da_next;                   // dL/da<t>
     const T dct = dc + da * go * (T(1) - tanh_c * tanh_c);   // dL/dc<t>
@@ -78,7 +59,7 @@ _backward = cp.ElementwiseKernel(
     dgates[j + 3 * H] = da * tanh_c * go * (T(1) - go);
     dc = dct * gf;
     """,
-    "seqkit_lstm_backward")
+    "seqkit_lstm_backward", preamble=PREAMBLE)
 
 
 class LSTMCache(NamedTuple):
@@ -94,27 +75,18 @@ class LSTMCache(NamedTuple):
 
 
 def lstm_forward(params, x, lengths, state0):
-    """Run the LSTM over T steps.
-
-    x : (T, B, n_x) float32/float64 device array; state0 : ``(a0, c0)``, each
-    (B, n_a). Returns ``a`` (T, B, n_a, zeros at padded steps), ``(a_n, c_n)``
-    and the cache. Every array keeps x's dtype.
-    """
+    """``seqkit_numpy.lstm.lstm_forward`` on device arrays (the kernel contract)."""
     x = cp.asarray(x)
-    T, B, n_x = x.shape
-    W_ih, W_hh, b_ih, b_hh = kernel_params(params, x.dtype)
+    T, B, _ = x.shape
+    W_ih, W_hh, b_ih, b_hh = kernel_params(params, x.dtype, cp)
     n_a = W_hh.shape[1]
-    order = LengthOrder(lengths, T)
-    x = order.sort(x, axis=1)
-
-    # input projections and both biases of all steps in one GEMM
-    xW = (x.reshape(T * B, n_x) @ W_ih.T).reshape(T, B, 4 * n_a)
-    xW += b_ih + b_hh
+    order = LengthOrder(lengths, T, cp)
+    x, xW = input_projection(x, W_ih, b_ih + b_hh, order)
 
     a_all = cp.zeros((T + 1, B, n_a), dtype=x.dtype)
     c_all = cp.zeros((T + 1, B, n_a), dtype=x.dtype)
-    a_all[0] = order.sort(as_device(state0[0], x.dtype), axis=0)
-    c_all[0] = order.sort(as_device(state0[1], x.dtype), axis=0)
+    a_all[0] = order.sort(cp.asarray(state0[0], dtype=x.dtype), axis=0)
+    c_all[0] = order.sort(cp.asarray(state0[1], dtype=x.dtype), axis=0)
     gates = cp.zeros((T, B, 4 * n_a), dtype=x.dtype)
     tanh_c = cp.zeros((T, B, n_a), dtype=x.dtype)
     gh_buf = cp.empty((B, 4 * n_a), dtype=x.dtype)
@@ -127,30 +99,22 @@ def lstm_forward(params, x, lengths, state0):
         _forward(xW[t, :n], gh, c_all[t, :n],
                  gates[t, :n], c_all[t + 1, :n], tanh_c[t, :n], a_all[t + 1, :n])
 
-    a = order.unsort(a_all[1:], axis=1)
     cache = LSTMCache(x, a_all, c_all, gates, tanh_c, (W_ih, W_hh, b_ih, b_hh), order)
-    return a, (order.last(a_all), order.last(c_all)), cache
+    return order.unsort(a_all[1:], axis=1), (order.last(a_all), order.last(c_all)), cache
 
 
 def lstm_backward(cache: LSTMCache, da, d_state_n):
-    """Backpropagation through time for ``lstm_forward``.
-
-    da : (T, B, n_a) gradient w.r.t. ``a`` (padded steps ignored);
-    d_state_n : ``(da_n, dc_n)``, each (B, n_a) or None.
-    Returns dx (T, B, n_x), ``(da0, dc0)`` and dparams (W_ih, W_hh, b_ih,
-    b_hh), all in the forward's dtype.
-    """
+    """``seqkit_numpy.lstm.lstm_backward`` on device arrays (the kernel contract)."""
     x, a_all, c_all, gates, tanh_c, (W_ih, W_hh, _, _), order = cache
-    T, B, n_x = x.shape
-    n_a = a_all.shape[2]
+    T, B, _ = x.shape
 
-    # the sweep; D holds the pre-activation gradients [i, f, g, o] of each
-    # step, W_hh's row order, so the recurrent GEMM reads a contiguous block.
-    # Padded rows stay 0; finished rows of da_next and dc_next wait unchanged.
-    da = order.sort(as_device(da, x.dtype), axis=1)
+    # D holds the pre-activation gradients [i, f, g, o] of each step, W_hh's
+    # row order, so the recurrent GEMM reads a contiguous block. Padded rows
+    # stay 0; finished rows of da_next and dc_next wait unchanged.
+    da = order.sort(cp.asarray(da, dtype=x.dtype), axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     dc_next = initial_gradient(d_state_n[1], c_all[0], order)
-    D = cp.zeros((T, B, 4 * n_a), dtype=x.dtype)
+    D = cp.zeros((T, B, gates.shape[2]), dtype=x.dtype)
     for t in range(T - 1, -1, -1):
         n = order.n_active[t]
         if n == 0:
@@ -159,13 +123,8 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
                   D[t, :n], dc_next[:n])
         cp.matmul(D[t, :n], W_hh, out=da_next[:n])
 
-    # weights and inputs, one GEMM each over all steps (gates already in
-    # PyTorch's order)
-    D2 = D.reshape(T * B, 4 * n_a)
-    dW_ih = D2.T @ x.reshape(T * B, n_x)
-    dW_hh = D2.T @ a_all[:-1].reshape(T * B, n_a)
-    db = D2.sum(axis=0)
-    dx = (D2 @ W_ih).reshape(T, B, n_x)
+    # both biases get the same gradient, the sum of the pre-activation gradients
+    dW_ih, dW_hh, db, dx = weight_gradients(D, x, a_all[:-1], W_ih)
     dparams = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
     d_state0 = (order.unsort(da_next, axis=0), order.unsort(dc_next, axis=0))
     return order.unsort(dx, axis=1), d_state0, dparams

@@ -1,21 +1,10 @@
-"""The vanilla RNN cell on the GPU: forward over time and BPTT.
+"""The vanilla RNN cell on the GPU. The formulas are ``seqkit_numpy.rnn``'s (the
+spec): z<t> = W_ax x<t> + W_aa a<t-1> + b_a, a<t> = g(z<t>), g = tanh or relu.
 
-Notation (the lecture's, for one example; the code works on a batch):
-
-    z<t> = W_ax x<t> + W_aa a<t-1> + b_a
-    a<t> = g(z<t>)                      g = tanh (or relu)
-
-with W_ax = W_ih (n_a, n_x), W_aa = W_hh (n_a, n_a), b_a = b_ih + b_hh.
-BPTT, with da_next the gradient reaching a<t> from step t+1:
-
-    dz<t>    = (da<t> + da_next) * g'(z<t>)     tanh' = 1 - a<t>**2, relu' = [a<t> > 0]
-    da_next  = W_aa^T dz<t>                      (what flows on to a<t-1>)
-    dW_ax = sum_t dz<t> x<t>^T,  dW_aa = sum_t dz<t> a<t-1>^T,  db_a = sum_t dz<t>
-
-The same formulas as ``seqkit_numpy.rnn`` (the spec). Per step and direction:
-one cuBLAS GEMM (W_aa a<t-1>, written straight into a<t>'s rows) and one
-fused kernel (+ W_ax x<t> + b_a, then g). The input projections of all steps
-are one GEMM before the loop; the weight gradients one GEMM each after it.
+Per step and direction: one cuBLAS GEMM (W_aa a<t-1>, written straight into
+a<t>'s rows) and one fused kernel (+ W_ax x<t> + b_a, then g); backward one
+fused kernel (dz<t>) and one GEMM (da_next = W_aa^T dz<t>). The input
+projections and the weight gradients are one GEMM each outside the loop.
 """
 from __future__ import annotations
 
@@ -23,7 +12,7 @@ from typing import NamedTuple
 
 import cupy as cp
 
-from ._common import LengthOrder, as_device, initial_gradient, kernel_params
+from seqkit.kernels import LengthOrder, initial_gradient, input_projection, kernel_params, weight_gradients
 
 # a holds W_aa a<t-1> (the GEMM's output) and becomes a<t> in place
 _forward_tanh = cp.ElementwiseKernel(
@@ -52,29 +41,19 @@ class RNNCache(NamedTuple):
 
 
 def rnn_forward(params, x, lengths, state0, nonlinearity="tanh"):
-    """Run the RNN over T steps.
-
-    x : (T, B, n_x) float32/float64 device array; state0 : ``(a0,)``, a0 (B, n_a).
-    Returns ``a`` (T, B, n_a, zeros at padded steps), ``(a_n,)`` with a_n
-    (B, n_a) each example's state after its last valid step, and the cache.
-    Every array keeps x's dtype.
-    """
+    """``seqkit_numpy.rnn.rnn_forward`` on device arrays (the kernel contract)."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     x = cp.asarray(x)
-    T, B, n_x = x.shape
-    W_ax, W_aa, b_ih, b_hh = kernel_params(params, x.dtype)
+    T, B, _ = x.shape
+    W_ax, W_aa, b_ih, b_hh = kernel_params(params, x.dtype, cp)
     n_a = W_aa.shape[0]
-    order = LengthOrder(lengths, T)
-    x = order.sort(x, axis=1)
-
-    # W_ax x<t> + b_a for every step at once: one big GEMM instead of T small ones
-    xW = (x.reshape(T * B, n_x) @ W_ax.T).reshape(T, B, n_a)
-    xW += b_ih + b_hh
+    order = LengthOrder(lengths, T, cp)
+    x, xW = input_projection(x, W_ax, b_ih + b_hh, order)
 
     # zeros, so padded steps already hold the zero output the contract asks for
     a_all = cp.zeros((T + 1, B, n_a), dtype=x.dtype)
-    a_all[0] = order.sort(as_device(state0[0], x.dtype), axis=0)
+    a_all[0] = order.sort(cp.asarray(state0[0], dtype=x.dtype), axis=0)
     # one transposing copy per call, so no GEMM in the loop has to make one
     W_aa_T = cp.ascontiguousarray(W_aa.T)
     step = _forward_tanh if nonlinearity == "tanh" else _forward_relu
@@ -85,29 +64,20 @@ def rnn_forward(params, x, lengths, state0, nonlinearity="tanh"):
         cp.matmul(a_all[t, :n], W_aa_T, out=a_next)
         step(xW[t, :n], a_next)
 
-    a = order.unsort(a_all[1:], axis=1)
     cache = RNNCache(x, a_all, (W_ax, W_aa, b_ih, b_hh), order, nonlinearity)
-    return a, (order.last(a_all),), cache
+    return order.unsort(a_all[1:], axis=1), (order.last(a_all),), cache
 
 
 def rnn_backward(cache: RNNCache, da, d_state_n):
-    """Backpropagation through time for ``rnn_forward``.
-
-    da : (T, B, n_a) gradient w.r.t. ``a`` (padded steps ignored);
-    d_state_n : ``(da_n,)``, da_n (B, n_a) or None.
-    Returns dx (T, B, n_x), ``(da0,)`` and dparams (W_ih, W_hh, b_ih, b_hh),
-    all in the forward's dtype.
-    """
+    """``seqkit_numpy.rnn.rnn_backward`` on device arrays (the kernel contract)."""
     x, a_all, (W_ax, W_aa, _, _), order, nonlinearity = cache
-    T, B, n_x = x.shape
-    n_a = a_all.shape[2]
+    T, B, _ = x.shape
     step = _backward_tanh if nonlinearity == "tanh" else _backward_relu
 
-    # the sweep backwards in time; padded rows of dz stay 0, so they add
-    # nothing to the weight gradients below
-    da = order.sort(as_device(da, x.dtype), axis=1)
+    # padded rows of dz stay 0, so they add nothing to the weight gradients
+    da = order.sort(cp.asarray(da, dtype=x.dtype), axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
-    dz_all = cp.zeros((T, B, n_a), dtype=x.dtype)
+    dz_all = cp.zeros((T, B, a_all.shape[2]), dtype=x.dtype)
     for t in range(T - 1, -1, -1):
         n = order.n_active[t]
         if n == 0:
@@ -117,12 +87,6 @@ def rnn_backward(cache: RNNCache, da, d_state_n):
         # rows past n are finished examples: their gradient waits unchanged
         cp.matmul(dz, W_aa, out=da_next[:n])
 
-    # every step's contribution to the weights and inputs in one GEMM each
-    dz2 = dz_all.reshape(T * B, n_a)
-    dW_ax = dz2.T @ x.reshape(T * B, n_x)
-    dW_aa = dz2.T @ a_all[:-1].reshape(T * B, n_a)
-    db_a = dz2.sum(axis=0)
-    dx = (dz2 @ W_ax).reshape(T, B, n_x)
-
+    dW_ax, dW_aa, db_a, dx = weight_gradients(dz_all, x, a_all[:-1], W_ax)
     dparams = {"W_ih": dW_ax, "W_hh": dW_aa, "b_ih": db_a, "b_hh": db_a.copy()}
     return order.unsort(dx, axis=1), (order.unsort(da_next, axis=0),), dparams

@@ -1,6 +1,7 @@
 """The CuPy backend: registration and error reporting everywhere, and on a GPU
 outputs, states and gradients against the NumPy backend (the spec).
 
+test_cupy_standin.py runs the same kernels on the CPU, CuPy replaced by NumPy.
 The generic layer tests (tests/test_layers.py: gradients against finite
 differences, PyTorch, dropout, embedding) already run against ``cupy`` through
 ``backend_params()``, skipped with the reason when it is unavailable.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from seqkit_cupy import register_backends
+from seqkit_cupy import register_backends, register_cells
 from seqkit_cupy.backend import CupyBackend
 
 from seqkit import GRU, LSTM, RNN
@@ -49,18 +50,34 @@ def test_plugin_registers_cupy():
     assert "seqkit-cupy[cuda12]" in CupyBackend.install_hint
 
 
+def test_plugin_registers_cells_like_numpy():
+    """The same declarations as seqkit-numpy's, or the registry would refuse one of them."""
+    from seqkit_numpy.backend import CELLS as NUMPY_CELLS
+
+    cells = []
+    register_cells(register=cells.append)
+    assert [c.backend for c in cells] == ["cupy"] * 3
+    declared = {c.name: (c.gates, c.states, c.options) for c in cells}
+    assert declared == {c.name: (c.gates, c.states, c.options) for c in NUMPY_CELLS}
+
+
 def test_imports_and_explains_without_cupy():
-    """With ``import cupy`` failing, the plugin still imports and keeps the error."""
+    """With ``import cupy`` failing, the plugin still imports, registers its
+    backend and cells (never importing CuPy) and keeps the error."""
     code = ("import sys; sys.modules['cupy'] = None\n"
-            "from seqkit_cupy.backend import CupyBackend\n"
-            "print(CupyBackend.unavailable_reason())")
+            "import seqkit_cupy\n"
+            "cells = []\n"
+            "seqkit_cupy.register_cells(register=cells.append)\n"
+            "print(' '.join(c.name for c in cells))\n"
+            "print(seqkit_cupy.CupyBackend.unavailable_reason())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ,
                               "PYTHONPATH": str(PLUGIN_ROOT)}, timeout=120)
     assert out.returncode == 0, out.stderr
-    reason = out.stdout.strip()
+    names, reason = out.stdout.strip().splitlines()
+    assert names == "rnn gru lstm"
     # ModuleNotFoundError (an ImportError) here; the text kept, on one line
-    assert reason.split(":")[0].endswith("Error") and "cupy" in reason and "\n" not in reason
+    assert reason.split(":")[0].endswith("Error") and "cupy" in reason
 
 
 def test_backends_json_reports_cupy(cli_path):

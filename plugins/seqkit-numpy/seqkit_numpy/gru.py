@@ -27,7 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import LengthOrder, initial_gradient, read_only, transposed
+from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only
+
+from ._common import transposed
 
 
 class GRUCache(NamedTuple):
@@ -57,19 +59,17 @@ def gru_forward(params, x, lengths, state0):
     Returns ``a`` (T, B, n_a, read-only, zeros at padded steps), ``(a_n,)``
     and the cache. Every array keeps x's dtype.
     """
-    T, B, n_x = x.shape
+    T, B, _ = x.shape
     W_ih, W_hh, b_ih, b_hh = params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"]
     n_a = W_hh.shape[1]
     H2 = 2 * n_a
     order = LengthOrder(lengths, T)
-    x = order.sort(x, axis=1)
 
     # input projections of all steps in one GEMM; b_hr and b_hz fold in here,
     # b_hn cannot (r multiplies it)
     bias = b_ih.copy()
     bias[:H2] += b_hh[:H2]
-    xW = (x.reshape(T * B, n_x) @ W_ih.T).reshape(T, B, 3 * n_a)
-    xW += bias
+    x, xW = input_projection(x, W_ih, bias, order)
     b_hn = b_hh[H2:]
 
     a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)

@@ -24,7 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import LengthOrder, initial_gradient, read_only, transposed
+from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
+
+from ._common import transposed
 
 
 class LSTMCache(NamedTuple):
@@ -58,12 +60,11 @@ def lstm_forward(params, x, lengths, state0):
     Returns ``a`` (T, B, n_a, read-only, zeros at padded steps), ``(a_n, c_n)``
     and the cache. Every array keeps x's dtype.
     """
-    T, B, n_x = x.shape
+    T, B, _ = x.shape
     W_ih, W_hh = params["W_ih"], params["W_hh"]
     n_a = W_hh.shape[1]
     H, H2, H3 = n_a, 2 * n_a, 3 * n_a
     order = LengthOrder(lengths, T)
-    x = order.sort(x, axis=1)
 
     # sigmoid(v) = 0.5 * tanh(v / 2) + 0.5, so with the sigmoid rows pre-scaled
     # by 1/2 one tanh call serves all four gates. Reordering the rows copies
@@ -74,8 +75,7 @@ def lstm_forward(params, x, lengths, state0):
     for M in (W_hh_s[H:], W_ih_s[H:], b[H:]):
         M *= 0.5
     W_hh_T = transposed(W_hh_s)
-    xW = (x.reshape(T * B, n_x) @ W_ih_s.T).reshape(T, B, 4 * n_a)
-    xW += b
+    x, xW = input_projection(x, W_ih_s, b, order)
 
     # zeros only where some step is padded: otherwise every entry gets written,
     # and np.zeros on these sizes costs a full extra pass over memory
@@ -139,7 +139,7 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     b_hh), all in the forward's dtype.
     """
     x, a_all, c_all, gates, tanh_c, params, order = cache
-    T, B, n_x = x.shape
+    T, B, _ = x.shape
     n_a = a_all.shape[2]
     H = n_a
     order_g = _gate_order(n_a)
@@ -183,13 +183,9 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
 
     # 3. weights and inputs, one GEMM each over all steps, rows put back in
     #    PyTorch's gate order
-    D2 = D.reshape(T * B, 4 * n_a)
-    dW_ih, dW_hh = np.empty_like(W_ih), np.empty_like(W_hh)
-    dW_ih[order_g] = D2.T @ x.reshape(T * B, n_x)
-    dW_hh[order_g] = D2.T @ a_all[:-1].reshape(T * B, n_a)
-    db = np.empty(4 * n_a, dtype=x.dtype)
-    db[order_g] = D2.sum(axis=0)
-    dx = (D2 @ W_ih).reshape(T, B, n_x)
+    dW_ih_g, dW_hh_g, db_g, dx = weight_gradients(D, x, a_all[:-1], W_ih)
+    dW_ih, dW_hh, db = np.empty_like(dW_ih_g), np.empty_like(dW_hh_g), np.empty_like(db_g)
+    dW_ih[order_g], dW_hh[order_g], db[order_g] = dW_ih_g, dW_hh_g, db_g
     dparams = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
     d_state0 = (order.unsort(da_next, axis=0), order.unsort(dc_next, axis=0))
     return order.unsort(dx, axis=1), d_state0, dparams

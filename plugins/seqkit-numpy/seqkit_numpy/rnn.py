@@ -22,7 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import LengthOrder, initial_gradient, read_only, transposed
+from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
+
+from ._common import transposed
 
 
 class RNNCache(NamedTuple):
@@ -45,15 +47,13 @@ def rnn_forward(params, x, lengths, state0, nonlinearity="tanh"):
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    T, B, n_x = x.shape
+    T, B, _ = x.shape
     W_ax, W_aa = params["W_ih"], params["W_hh"]
     n_a = W_aa.shape[0]
     order = LengthOrder(lengths, T)
-    x = order.sort(x, axis=1)
 
     # W_ax x<t> + b_a for every step at once: one big GEMM instead of T small ones
-    xW = (x.reshape(T * B, n_x) @ W_ax.T).reshape(T, B, n_a)
-    xW += params["b_ih"] + params["b_hh"]
+    x, xW = input_projection(x, W_ax, params["b_ih"] + params["b_hh"], order)
 
     # zeros, so padded steps already hold the zero output the contract asks for
     a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
@@ -82,7 +82,7 @@ def rnn_backward(cache: RNNCache, da, d_state_n):
     all in the forward's dtype.
     """
     x, a_all, params, order, nonlinearity = cache
-    T, B, n_x = x.shape
+    T, B, _ = x.shape
     n_a = a_all.shape[2]
     W_ax, W_aa = params["W_ih"], params["W_hh"]
 
@@ -107,12 +107,7 @@ def rnn_backward(cache: RNNCache, da, d_state_n):
         # rows past n are finished examples: their gradient waits unchanged
         np.matmul(dz, W_aa, out=da_next[:n])
 
-    # 3. every step's contribution to the weights and inputs in one GEMM each
-    dz2 = dz_all.reshape(T * B, n_a)
-    dW_ax = dz2.T @ x.reshape(T * B, n_x)
-    dW_aa = dz2.T @ a_all[:-1].reshape(T * B, n_a)
-    db_a = dz2.sum(axis=0)
-    dx = (dz2 @ W_ax).reshape(T, B, n_x)
-
+    # 3. every step's contribution to the weights and inputs, one GEMM each
+    dW_ax, dW_aa, db_a, dx = weight_gradients(dz_all, x, a_all[:-1], W_ax)
     dparams = {"W_ih": dW_ax, "W_hh": dW_aa, "b_ih": db_a, "b_hh": db_a.copy()}
     return order.unsort(dx, axis=1), (order.unsort(da_next, axis=0),), dparams

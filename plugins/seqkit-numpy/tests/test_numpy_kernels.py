@@ -1,14 +1,15 @@
 """The NumPy kernels against PyTorch, central differences, and dtype rules.
 
-Each test drives one kernel pair directly (no layers): forward, then backward
-with random upstream gradients da and d_state_n, i.e. the gradient of the
-scalar L = sum(a * da) + sum(state_n * d_state_n).
+Each test drives one kernel pair directly, as the plugin registers it (no
+layers, no registry): forward, then backward with random upstream gradients
+da and d_state_n, i.e. the gradient of the scalar
+L = sum(a * da) + sum(state_n * d_state_n).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from seqkit_numpy.backend import NumpyBackend
+from seqkit_numpy import register_cells
 
 T, B, N_X, N_A = 6, 4, 3, 5
 # ragged, unsorted, with a length-1 example and one of full length
@@ -35,15 +36,28 @@ def make_problem(cell, dtype=np.float64, seed=0, lengths=LENGTHS):
     return params, x, np.asarray(lengths, dtype=np.int64), state0, da, d_state_n
 
 
+def _registered():
+    cells = []
+    register_cells(register=cells.append)
+    return {cell.name: cell for cell in cells}
+
+
+CELLS = _registered()
+
+
+def forward(cell, nonlinearity, params, x, lengths, state0):
+    options = {"nonlinearity": nonlinearity} if "nonlinearity" in CELLS[cell].options else {}
+    return CELLS[cell].forward(params, x, lengths, state0, **options)
+
+
 def run(cell, nonlinearity, params, x, lengths, state0, da, d_state_n):
-    be = NumpyBackend()
-    a, state_n, cache = be.cell_forward(cell, params, x, lengths, state0, nonlinearity)
-    dx, d_state0, dparams = be.cell_backward(cell, cache, da, d_state_n)
+    a, state_n, cache = forward(cell, nonlinearity, params, x, lengths, state0)
+    dx, d_state0, dparams = CELLS[cell].backward(cache, da, d_state_n)
     return a, state_n, dx, d_state0, dparams
 
 
 def loss(cell, nonlinearity, params, x, lengths, state0, da, d_state_n):
-    a, state_n, _ = NumpyBackend().cell_forward(cell, params, x, lengths, state0, nonlinearity)
+    a, state_n, _ = forward(cell, nonlinearity, params, x, lengths, state0)
     from_states = sum(np.sum(s * d) for s, d in zip(state_n, d_state_n, strict=True))
     return float(np.sum(a * da) + from_states)
 
@@ -169,3 +183,9 @@ def test_no_state_gradient_and_read_only_output(cell, nonlinearity):
     # a may be a view of the cache: writing into it must fail, not corrupt backward
     with pytest.raises(ValueError):
         with_none[0][0, 0, 0] = 1.0
+
+
+def test_registered_cells():
+    assert {name: (c.gates, c.states, c.backend) for name, c in CELLS.items()} == {
+        "rnn": (1, ("a",), "numpy"), "gru": (3, ("a",), "numpy"), "lstm": (4, ("a", "c"), "numpy")}
+    assert CELLS["rnn"].options == {"nonlinearity": ("tanh", "relu")}
