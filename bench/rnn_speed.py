@@ -69,7 +69,8 @@ import numpy as np  # noqa: E402
 from naive_rnn import per_example_forward_backward, stack_forward_backward  # noqa: E402
 
 import seqkit  # noqa: E402
-from seqkit.backend import GATES, get_backend  # noqa: E402
+from seqkit.backend import get_backend  # noqa: E402
+from seqkit.cells import get_cell  # noqa: E402
 
 try:
     import torch
@@ -287,7 +288,7 @@ def check(backend):
 
 def profile(cell, backend, args, B=64, T=100, H=256):
     """Split seqkit forward+BPTT time into GEMM, elementwise/memory and Python overhead."""
-    xp, G = backend.xp, GATES[cell]
+    xp, G = backend.xp, get_cell(cell).gates
     case, tiny = Case(backend, cell, B, T, H, 1, False), Case(backend, cell, 1, T, 1, 1, False,
                                                               n_x=1)
 

@@ -129,7 +129,16 @@ def _registry() -> dict[str, type[Backend]]:
 
 def available_backends() -> dict[str, str | None]:
     """Every installed backend name mapped to None (usable) or the reason it is not."""
-    return {name: cls.unavailable_reason() for name, cls in sorted(_registry().items())}
+    return {name: _reason(cls) for name, cls in sorted(_registry().items())}
+
+
+def _reason(cls) -> str | None:
+    """``cls.unavailable_reason()``; a plugin whose check itself raises is unavailable,
+    with that error as the reason (one line)."""
+    try:
+        return cls.unavailable_reason()
+    except Exception as e:  # third-party code
+        return f"its unavailable_reason() failed: {type(e).__name__}: {' '.join(str(e).split())}"
 
 
 def get_backend(name: str | Backend | None = None) -> Backend:
@@ -154,11 +163,15 @@ def get_backend(name: str | Backend | None = None) -> Backend:
             f"unknown backend {name!r}; installed: {', '.join(sorted(backends))}"
         )
     cls = backends[name]
-    reason = cls.unavailable_reason()
+    reason = _reason(cls)
     if reason:
         hint = f" ({cls.install_hint})" if cls.install_hint else ""
         raise BackendError(f"backend {name!r} is unavailable: {reason}{hint}")
-    instances[name] = cls()
+    try:
+        instances[name] = cls()
+    except Exception as e:  # third-party code
+        raise BackendError(f"backend {name!r} failed to start: {type(e).__name__}: "
+                           f"{' '.join(str(e).split())}") from e
     return instances[name]
 
 

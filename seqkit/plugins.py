@@ -84,7 +84,7 @@ def load_plugins() -> pluggy.PluginManager:
             continue
         try:
             module = ep.load()
-        except Exception as exc:  # any import failure of third-party code
+        except (Exception, SystemExit) as exc:  # any import failure, sys.exit() included
             _broken(f"plugin {ep.name!r} ({dist_name or 'unknown distribution'}) failed to load: "
                     f"{type(exc).__name__}: {exc}", exc)
             continue
@@ -111,6 +111,23 @@ def _broken(message: str, exc: BaseException) -> None:
     if _strict():
         raise PluginError(message) from exc
     warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def failing_plugin(exc: BaseException) -> str | None:
+    """The plugin whose code raised ``exc`` (the innermost traceback frame in one of
+    the loaded plugins' packages), or None when no plugin code is on the traceback."""
+    packages = {}
+    for name, plugin in pm.list_name_plugin():
+        module = getattr(plugin, "__name__", None)
+        if module and not module.startswith("seqkit."):
+            packages[module.split(".")[0]] = name
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.split(".")[0] in packages:
+            found = packages[module.split(".")[0]]
+        tb = tb.tb_next
+    return found
 
 
 def plugin_info(name: str) -> PluginInfo:
@@ -167,7 +184,7 @@ def _call_hook(impl, **kwargs) -> None:
     """Call one plugin's hook; an exception in it costs that plugin only."""
     try:
         impl.function(**kwargs)
-    except Exception as exc:  # third-party code
+    except (Exception, SystemExit) as exc:  # third-party code
         _broken(f"plugin {impl.plugin_name!r} failed in {impl.function.__name__}: "
                 f"{type(exc).__name__}: {exc}", exc)
 

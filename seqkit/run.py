@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ from .checkpoint import check_writable, load_checkpoint, save_checkpoint
 from .errors import SeqkitError
 from .models import Model, ModelSpec, SequenceModel, build_model
 from .optim import make_optimizer
+from .outputs import best_is_ours_to_replace
 from .plugins import registry
 from .tasks import Kind, Task, check_examples
 from .train import History, NonFiniteError, TrainConfig, evaluate, train_epoch
@@ -54,6 +56,10 @@ class Run:
     history: History = field(default_factory=History)
     epoch: int = 0  # epochs finished
     optimizer: object = None
+    #: model hyper-parameters it was built with (what --resume compares against)
+    hparams: dict = field(default_factory=dict)
+    #: identifies this run across resumes, so another run's best checkpoint is recognised
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def bos_id(self):
@@ -78,7 +84,8 @@ class Run:
         elif model.kind != Kind(task.kind):
             raise SeqkitError(f"task {task.name!r} built a {model.kind.value} model for a "
                               f"{Kind(task.kind).value} task")
-        run = cls(task, encoders, model, config, options)
+        run = cls(task, encoders, model, config, options,
+                  hparams={k: v for k, v in hparams.items() if k in MODEL_HPARAMS})
         run.make_optimizer()
         return run
 
@@ -93,7 +100,8 @@ class Run:
         return [self.task.encode(r, self.encoders) for r in records]
 
     # -- training --------------------------------------------------------------
-    def fit(self, train: list, valid: list, out: str, progress: bool = True, log=print) -> None:
+    def fit(self, train: list, valid: list, out: str, progress: bool = True, log=print,
+            resumed_from: str | None = None) -> None:
         """Train from ``self.epoch`` up to ``config.epochs`` (a total), validating and
         checkpointing to ``out`` after every epoch. Stops early after ``patience``
         epochs without improvement of the task's monitored metric."""
@@ -108,18 +116,26 @@ class Run:
         if valid:
             check_examples(Kind(self.task.kind), head, valid, dims, "validation example")
         c = self.config
+        start = self.epoch
         while self.epoch < c.epochs:
             try:
                 stats = train_epoch(self.model, self.optimizer, train, c, self.epoch, self.bos_id,
                                     show_progress=progress, task=self.task)
+                # the epoch's last step can make the weights non-finite with a finite
+                # gradient: check them before they reach a checkpoint
+                check_weights(self.model, self.epoch)
             except NonFiniteError as e:
-                kept = f"; the last good checkpoint is {out}" if self.epoch else ""
-                raise NonFiniteError(f"{e}{kept}") from None
+                raise NonFiniteError(f"{e}{self._last_good(out, start, resumed_from)}") from None
             record = {"epoch": self.epoch + 1, "train_loss": stats["loss"],
                       "tokens_per_s": stats["tokens_per_s"]}
             for k, v in evaluate(self.model, self.task, valid, self.encoders,
                                  bos_id=self.bos_id).items():
                 record[f"valid_{k}"] = v
+            if not math.isfinite(record.get("valid_loss", 0.0)):
+                # finite but huge weights can still overflow: such a model is not kept either
+                raise NonFiniteError(f"the validation loss became {record['valid_loss']} in epoch "
+                                     f"{self.epoch + 1}; try a smaller --lr or --clip-norm"
+                                     f"{self._last_good(out, start, resumed_from)}")
             self.epoch += 1
             self.history.epochs.append(record)
             self.save(out)
@@ -129,11 +145,25 @@ class Run:
                     "evaluation does not report: no best checkpoint, no early stopping")
             if best and best[1] == self.epoch - 1:
                 # out is the latest epoch (what --resume continues); the best one is kept beside it
-                self.save(best_path(out))
+                ours, why = best_is_ours_to_replace(best_path(out), self.run_id, best[0],
+                                                    self.task.monitor)
+                if ours:
+                    self.save(best_path(out))
+                elif why != getattr(self, "_kept", None):
+                    log(why)
+                    self._kept = why
             log("  ".join(_show(k, v) for k, v in record.items()))
             if c.patience and best and self.epoch - 1 - best[1] >= c.patience:
                 log(f"early stop: no better valid_{self.task.monitor[0]} for {c.patience} epochs")
                 break
+
+    def _last_good(self, out: str, start: int, resumed_from: str | None) -> str:
+        """Where the last good state is, naming only a file that exists."""
+        if self.epoch > start and os.path.exists(out):
+            return f"; the last good checkpoint is {out} (epoch {self.epoch})"
+        if resumed_from and os.path.exists(resumed_from):
+            return f"; the last good checkpoint is {resumed_from} (epoch {start})"
+        return "; no checkpoint was written"
 
     # -- checkpoint --------------------------------------------------------------
     def manifest(self) -> dict:
@@ -156,6 +186,8 @@ class Run:
             "rng": {"scheme": "numpy default_rng([seed, epoch])", "seed": self.config.seed,
                     "epoch": self.epoch},
             "history": self.history.epochs,
+            "hparams": self.hparams,
+            "run_id": self.run_id,
             # the plugins that provide its cells, so a missing one can be named on load
             "cells": [{"name": c.name, "distribution": c.providers[be].distribution,
                        "version": c.providers[be].version}
@@ -187,12 +219,28 @@ class Run:
         except (KeyError, TypeError, ValueError) as e:
             raise SeqkitError(f"{path} has an invalid manifest: {type(e).__name__}: {e}") from None
         run = cls(task, m["encoders"], model, config, m.get("options", {}),
-                  History(list(m.get("history", []))), int(m["epoch"]))
+                  History(list(m.get("history", []))), int(m["epoch"]),
+                  hparams=dict(m.get("hparams") or _spec_hparams(m["model"])),
+                  run_id=str(m.get("run_id") or uuid.uuid4().hex))
         run.make_optimizer()
         optim = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
         if optim:
             run.optimizer.load_state_dict(optim)
         return run
+
+
+def _spec_hparams(model_config: dict) -> dict:
+    """A format-1 (or pre-hparams) checkpoint: its default model's spec holds them."""
+    return {k: v for k, v in model_config.items() if k in MODEL_HPARAMS}
+
+
+def check_weights(model, epoch: int) -> None:
+    """Every weight finite, or a NonFiniteError before anything is saved."""
+    xp = model.xp
+    for name, p in model.params().items():
+        if not bool(xp.isfinite(p).all()):
+            raise NonFiniteError(f"the weights ({name}) became non-finite in epoch {epoch + 1}; "
+                                 "try a smaller --lr or --clip-norm")
 
 
 def used_cells(model) -> list:

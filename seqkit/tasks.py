@@ -26,6 +26,8 @@ class Task:
     name: ClassVar[str] = ""
     kind: ClassVar[Kind] = Kind.MANY_TO_MANY
     description: ClassVar[str] = ""
+    #: what ``--data`` takes, for ``seqkit train TASK --help``
+    data_help: ClassVar[str] = ""
     input: ClassVar[str] = "tokens"      # default model: "tokens" (an Embedding) or "dense"
     head: ClassVar[str] = "softmax"      # default model: "softmax" or "sigmoid" (multi-hot)
     #: model and training hyper-parameters this task trains well with

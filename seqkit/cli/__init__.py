@@ -7,14 +7,16 @@ lives in its own module: ``info`` (plugins, backends, tasks), ``train``,
 """
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 import warnings
 
 import click
 
 from .. import __version__
 from ..errors import SeqkitError
-from ..plugins import call_each, load_plugins
+from ..plugins import call_each, failing_plugin, load_plugins
 from . import check, info, train, use
 
 
@@ -37,18 +39,42 @@ class SeqkitGroup(click.Group):
                                 standalone_mode=False, **kwargs)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as e:
+            # click turns Ctrl-C into Abort; the interrupt is still its cause
+            if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+                _interrupted()
             click.echo("Aborted.", err=True)
             sys.exit(1)
         except click.ClickException as e:
             click.echo(f"Error: {e.format_message()}", err=True)
             sys.exit(e.exit_code)
         except SeqkitError as e:
+            _debug(e)
             click.echo(f"Error: {e}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            _interrupted()
+        except Exception as e:
+            # the one boundary for plugin code: a failure inside a plugin (a kernel, a
+            # backend method, a task's reader) is one line naming it, not a traceback
+            plugin = failing_plugin(e)
+            if plugin is None:
+                raise  # a bug of seqkit itself: the traceback is what we need
+            _debug(e)
+            message = " ".join(str(e).split())
+            click.echo(f"Error: plugin {plugin!r} failed: {type(e).__name__}: {message} "
+                       "(SEQKIT_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(1)
+
+
+def _interrupted():
+    click.echo("Interrupted.", err=True)
+    sys.exit(130)
+
+
+def _debug(e: BaseException) -> None:
+    if os.environ.get("SEQKIT_DEBUG", "") not in ("", "0"):
+        traceback.print_exception(e)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -8,8 +8,9 @@ import click
 
 from ..errors import SeqkitError
 from ..examples import Kind
+from ..outputs import check_fresh_out, output_lock
 from ..plugins import registry
-from ..run import MODEL_HPARAMS, Run, best_path, get_task, split_records
+from ..run import Run, best_path, get_task, split_records
 from ..train import TrainConfig
 from .options import CellChoice, backend_option, require_matplotlib
 
@@ -43,8 +44,16 @@ DEFAULT_MODEL = {"cell": "lstm", "hidden": 128, "layers": 1, "embed_dim": 64, "d
                  "nonlinearity": "tanh", "bidirectional": False}
 
 
-def _option(name, type_, help_):
-    return click.Option([f"--{name}"], type=type_, default=None, help=help_)
+def _option(name, type_, help_, default=None):
+    # default=None so that "given" means given; the effective default is shown in --help
+    shown = f" [default: {default}]" if default is not None else ""
+    return click.Option([f"--{name}"], type=type_, default=None, help=help_ + shown)
+
+
+def effective_defaults(task) -> dict:
+    """What a fresh run uses when an option is not given: the task's defaults over
+    the core's (TrainConfig, DEFAULT_MODEL)."""
+    return {**{f.name: f.default for f in fields(TrainConfig)}, **DEFAULT_MODEL, **task.defaults}
 
 
 class TrainGroup(click.Group):
@@ -58,12 +67,17 @@ class TrainGroup(click.Group):
 
 
 def make_train_command(task) -> click.Command:
+    defaults = effective_defaults(task)
     params = [
-        click.Option(["--data"], required=True, type=click.Path(), help="Data for this task."),
+        click.Option(["--data"], required=True, type=click.Path(),
+                     help=task.data_help or "Data for this task, in its format."),
         click.Option(["--out"], required=True, type=click.Path(dir_okay=False),
-                     help="Checkpoint (.npz) written after every epoch."),
+                     help="Checkpoint (.npz) written after every epoch; the best epoch goes to "
+                          "OUT.best.npz."),
         click.Option(["--resume"], type=click.Path(dir_okay=False),
-                     help="Continue training from this checkpoint."),
+                     help="Continue training from this checkpoint (into --out)."),
+        click.Option(["--overwrite"], is_flag=True,
+                     help="Replace an existing --out (a fresh run refuses to otherwise)."),
         click.Option(["--bidirectional/--unidirectional"], default=None,
                      help="Read each sequence both ways."),
         click.Option(["--dtype"], type=click.Choice(["float32", "float64"]), default=None,
@@ -71,7 +85,7 @@ def make_train_command(task) -> click.Command:
         click.Option(["--plot"], type=click.Path(dir_okay=False), callback=require_matplotlib,
                      help="Save the training and validation curves to this PNG."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
-        *[_option(*o) for o in MODEL_OPTIONS + TRAIN_OPTIONS],
+        *[_option(*o, default=defaults.get(o[0].replace("-", "_"))) for o in MODEL_OPTIONS + TRAIN_OPTIONS],
         *task.options,
     ]
     command = click.Command(task.name, params=params, callback=lambda **kw: _train(task, **kw),
@@ -79,51 +93,76 @@ def make_train_command(task) -> click.Command:
     return backend_option(command)
 
 
-def _train(task, data, out, resume, backend, dtype, plot, quiet, **given):
+#: may differ on --resume; every other option is the checkpoint's and is refused if different
+RESUMABLE = {"epochs", "lr", "lr_decay", "weight_decay", "clip_norm", "clip_value", "batch_size",
+             "patience", "bptt", "reduction"}
+
+
+def _train(task, data, out, resume, overwrite, backend, dtype, plot, quiet, **given):
     given = {k: v for k, v in given.items() if v is not None}
     names = {f.name for f in fields(TrainConfig)}
     task_options = {o.name: given.pop(o.name) for o in task.options if o.name in given}
-    if resume:
-        run = Run.load(resume, backend=backend)
-        if run.task.name != task.name:
-            raise SeqkitError(f"{resume} was trained on task {run.task.name!r}, not {task.name!r}")
-        # the split is the original run's (its seed and fraction), whatever is given now
-        splits = split_records(task, task.read(data, run.options), run.config.valid_fraction,
-                               run.config.seed)
-        fixed = [k for k in given if k in MODEL_HPARAMS or k == "valid_fraction"] + list(task_options)
-        fixed += ["dtype"] if dtype else []
-        if fixed:
-            click.echo(f"Warning: ignoring {', '.join('--' + k.replace('_', '-') for k in fixed)} "
-                       "when resuming: the model and data come from the checkpoint", err=True)
-        for k, v in given.items():
-            if k in names and k != "valid_fraction":
-                setattr(run.config, k, v)
-        if run.config.epochs <= run.epoch:
-            raise SeqkitError(f"{resume} has already trained {run.epoch} epoch(s); --epochs is the "
-                              f"total, so pass --epochs {run.epoch + 1} or more to continue")
-    else:
-        settings = {**DEFAULT_MODEL, **task.defaults, **given}
-        config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
-        splits = split_records(task, task.read(data, task_options), config.valid_fraction,
-                               config.seed)
-        run = Run.create(task, splits["train"], settings, config, task_options, backend,
-                         dtype or "float32")
-    train, valid = run.encode(splits["train"]), run.encode(splits.get("valid", []))
-    click.echo(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
-               f"{describe(run.model)} on {run.model.backend.name}", err=True)
-    try:
-        run.fit(train, valid, out, progress=not quiet, log=lambda s: click.echo(s, err=True))
-    finally:
-        if plot and run.history.epochs:
-            from ..plot import plot_history
+    check_fresh_out(out, overwrite, resume)
+    with output_lock(out):
+        if resume:
+            run = _resume(task, resume, given, task_options, dtype, backend)
+            splits = split_records(task, task.read(data, run.options), run.config.valid_fraction,
+                                   run.config.seed)
+        else:
+            settings = {**DEFAULT_MODEL, **task.defaults, **given}
+            config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
+            splits = split_records(task, task.read(data, task_options), config.valid_fraction,
+                                   config.seed)
+            run = Run.create(task, splits["train"], settings, config, task_options, backend,
+                             dtype or "float32")
+        train, valid = run.encode(splits["train"]), run.encode(splits.get("valid", []))
+        click.echo(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
+                   f"{describe(run.model)} on {run.model.backend.name}", err=True)
+        try:
+            run.fit(train, valid, out, progress=not quiet, log=lambda s: click.echo(s, err=True),
+                    resumed_from=resume)
+        finally:
+            if plot and run.history.epochs:
+                from ..plot import plot_history
 
-            plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
-            click.echo(f"saved {plot}", err=True)
+                plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
+                click.echo(f"saved {plot}", err=True)
     click.echo(f"saved {out} (epoch {run.epoch})", err=True)
     best = run.history.best(task.monitor)
     if best:
         click.echo(f"best valid_{task.monitor[0]} {best[0]:.4f} at epoch {best[1] + 1}: "
                    f"{best_path(out)}", err=True)
+
+
+def _resume(task, resume, given, task_options, dtype, backend) -> Run:
+    """The run in ``resume``, with the options that may change applied (and recorded);
+    an option that would change the model, the data split or the optimizer's state
+    is refused in one line."""
+    run = Run.load(resume, backend=backend)
+    if run.task.name != task.name:
+        raise SeqkitError(f"{resume} was trained on task {run.task.name!r}, not {task.name!r}")
+    stored = {**run.config.to_json(), **run.hparams, **{f"option {k}": v for k, v in run.options.items()},
+              "dtype": str(run.model.dtype)}
+    wanted = {**given, **{f"option {k}": v for k, v in task_options.items()},
+              **({"dtype": dtype} if dtype else {})}
+    for key, value in wanted.items():
+        if key in RESUMABLE or stored.get(key, _MISSING) == value:
+            continue
+        flag = "--" + key.removeprefix("option ").replace("_", "-")
+        was = stored.get(key, "unset")
+        raise SeqkitError(f"{flag} {value} cannot change on --resume ({resume} was trained with "
+                          f"{was}); start a new run with another --out to change it")
+    for key in RESUMABLE & given.keys():
+        setattr(run.config, key, given[key])
+    # the optimizer was rebuilt from the stored config: give it what may change
+    run.optimizer.weight_decay = float(run.config.weight_decay)
+    if run.config.epochs <= run.epoch:
+        raise SeqkitError(f"{resume} has already trained {run.epoch} epoch(s); --epochs is the "
+                          f"total, so pass --epochs {run.epoch + 1} or more to continue")
+    return run
+
+
+_MISSING = object()
 
 
 def describe(model) -> str:

@@ -29,6 +29,9 @@ def next_token_distribution(z: np.ndarray, temperature: float = 1.0,
     if temperature <= 0:
         raise SeqkitError("temperature must be positive")
     z = np.asarray(z, dtype=np.float64) / temperature
+    if not np.isfinite(z).all():
+        raise SeqkitError("the model's outputs are not finite (NaN or inf): its weights are "
+                          "unusable, e.g. trained with too large a learning rate")
     if top_k is not None and 0 < top_k < len(z):
         cutoff = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= cutoff, z, -np.inf)
@@ -109,4 +112,6 @@ class SigmoidHead(Head):
         if temperature <= 0:
             raise SeqkitError("temperature must be positive")
         p = probabilities(self.backend.to_numpy(z).astype(np.float64) / temperature, "sigmoid")
+        if not np.isfinite(p).all():
+            raise SeqkitError("the model's outputs are not finite (NaN): its weights are unusable")
         return (rng.random(p.shape) < p).astype(np.int64)

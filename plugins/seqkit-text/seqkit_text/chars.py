@@ -11,6 +11,8 @@ Metric: bits per character (and perplexity) on held-out text.
 from __future__ import annotations
 
 import math
+import os
+from importlib import resources
 
 import click
 import numpy as np
@@ -20,6 +22,18 @@ from seqkit.tasks import Example, Kind, Task
 from seqkit.vocab import Vocabulary
 
 BOS, EOS, UNK = "<bos>", "<eos>", "<unk>"
+#: bundled samples, so a first run needs no download: ``--data dinos``
+SAMPLES = {"dinos": "dinos.txt"}
+#: longer lines are almost certainly running text, not one sequence each
+MAX_LINE = 10_000
+
+
+def resolve_data(path: str) -> str:
+    """``path`` itself, or a bundled sample's file when ``path`` names one and no
+    such file exists (a file of that name always wins)."""
+    if not os.path.exists(path) and path in SAMPLES:
+        return str(resources.files("seqkit_text") / "data" / SAMPLES[path])
+    return path
 
 
 def read_text(path: str) -> str:
@@ -44,6 +58,8 @@ class CharLM(Task):
     name = "chars"
     kind = Kind.ONE_TO_MANY
     description = "character-level language model over a UTF-8 text file"
+    data_help = ("A UTF-8 text file, one sequence per line (or running text with --chunk); "
+                 "'dinos' is the bundled sample of 1,623 dinosaur names.")
     defaults = {"cell": "lstm", "hidden": 128, "embed_dim": 32, "epochs": 20, "lr": 5e-3,
                 "batch_size": 32, "clip_norm": 5.0, "reduction": "sum"}
     options = [
@@ -58,6 +74,7 @@ class CharLM(Task):
     monitor = ("bpc", "min")
 
     def read(self, path, options):
+        path = resolve_data(path)
         text = read_text(path)
         if options.get("lowercase"):
             text = text.lower()
@@ -66,6 +83,11 @@ class CharLM(Task):
             records = [text[i:i + n] for i in range(0, len(text), n)]
         else:
             records = [line.strip() for line in text.splitlines()]
+            longest = max(range(len(records)), key=lambda i: len(records[i]), default=None)
+            if longest is not None and len(records[longest]) > MAX_LINE:
+                raise SeqkitError(f"{path}: line {longest + 1} has {len(records[longest]):,} characters, "
+                                  f"but each line is one sequence (at most {MAX_LINE:,}); for running "
+                                  "text use --chunk N to cut it into pieces of N characters")
         return {"train": [r for r in records if r]}
 
     def build_encoders(self, train, options):

@@ -152,7 +152,7 @@ def test_resume_past_the_end_is_a_clear_error(trained, tmp_path):
 def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(existing_out):
     r = run_seqkit("train", "chars", "--data", NAMES, "--epochs", "2", "--cell", "rnn",
                    "--nonlinearity", "relu", "--optimizer", "sgd", "--lr", "1e6", "--clip-norm", "0",
-                   "--out", existing_out, *FAST)
+                   "--out", existing_out, "--overwrite", *FAST)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "Warning" not in r.stderr
     assert "became nan" in r.stderr.splitlines()[-1]
     assert existing_out.read_bytes() == b"precious"
