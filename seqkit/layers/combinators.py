@@ -30,8 +30,8 @@ class Input(Layer):
         return value, lambda dY: dY
 
 
-class Chain(Layer):
-    type_name = "chain"
+class _Combinator(Layer):
+    """A layer made of ``layers``, described by their configs."""
 
     def __init__(self, *layers: Layer, backend=None, dtype: str = "float32"):
         super().__init__(backend, dtype)
@@ -42,6 +42,10 @@ class Chain(Layer):
 
     def config(self) -> dict:
         return {"type": self.type_name, "layers": [la.config() for la in self.layers]}
+
+
+class Chain(_Combinator):
+    type_name = "chain"
 
     def begin_update(self, X, ctx: Context):
         backprops = []
@@ -62,18 +66,8 @@ class Chain(Layer):
         return X
 
 
-class Concatenate(Layer):
+class Concatenate(_Combinator):
     type_name = "concatenate"
-
-    def __init__(self, *layers: Layer, backend=None, dtype: str = "float32"):
-        super().__init__(backend, dtype)
-        self.layers = list(layers)
-
-    def children(self):
-        return self.layers
-
-    def config(self) -> dict:
-        return {"type": self.type_name, "layers": [la.config() for la in self.layers]}
 
     def begin_update(self, X, ctx: Context):
         outs, backprops = zip(*(layer.begin_update(X, ctx) for layer in self.layers))

@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import inspect
 
+from .. import heads, layers
 from ..errors import SeqkitError
-from ..heads import CRF, SigmoidHead, SoftmaxHead
-from ..layers import (
-    Chain,
-    CharEncoder,
-    Concatenate,
-    Dense,
-    Dropout,
-    Embedding,
-    Input,
-    LastStep,
-    Layer,
-    Recurrent,
-)
+from ..layers import Layer
 from ..plugins import registry
 
 
 def core_layers() -> dict[str, type[Layer]]:
-    return {cls.type_name: cls for cls in (
-        Input, Chain, Concatenate, Dense, Dropout, Embedding, Recurrent, LastStep, CharEncoder,
-        SoftmaxHead, SigmoidHead, CRF)}
+    """Every layer and head class the core exports, by its ``type_name``."""
+    classes = [getattr(m, n) for m in (layers, heads) for n in m.__all__]
+    # RNN, GRU and LSTM are Recurrent with a fixed cell: the config names Recurrent
+    return {c.type_name: c for c in classes
+            if isinstance(c, type) and issubclass(c, Layer) and "type_name" in vars(c)}
 
 
 def layer_types() -> dict[str, type[Layer]]:
