@@ -135,7 +135,8 @@ def plugin_info(name: str) -> PluginInfo:
 
 
 def registry() -> Registry:
-    """The backends and tasks of the loaded plugins (loading them on first use)."""
+    """What the loaded plugins registered: backends, tasks, cells, layers (loading
+    them on first use)."""
     global _registry
     if _registry is None:
         load_plugins()

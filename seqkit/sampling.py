@@ -24,7 +24,9 @@ __all__ = ["sample", "greedy_decode", "next_token_distribution", "input_batch"]
 
 
 def input_batch(x: np.ndarray, lengths) -> Batch:
-    """A batch of inputs only (no labels), ``x`` (T, B) ids or (T, B, n) features."""
+    """A batch of inputs only (no labels), ``x`` (T, B) ids or (T, B, n) features.
+    Generation feeds the input named ``"x"``: a composed one-to-many model reads it
+    with ``Input("x")``."""
     return Batch({"x": x}, np.asarray(lengths, dtype=np.int64), None, None)
 
 
@@ -35,6 +37,8 @@ def sample(model, primer, max_length: int = 100, temperature: float = 1.0,
     steps (ints, or (n_y,) 0/1 frames), the end token included."""
     if model.kind != Kind.ONE_TO_MANY:
         raise SeqkitError(f"only one-to-many models generate; this one is {model.kind.value}")
+    if not model.head.generates:
+        raise SeqkitError(f"a model with a {model.head.type_name} head does not generate step by step")
     primer = np.asarray(primer)
     if primer.size == 0 or len(primer) == 0:
         raise SeqkitError("sampling needs at least one primer step")

@@ -55,7 +55,7 @@ def test_1_resume_refuses_an_optimizer_change_and_applies_weight_decay(tmp_path,
     before = m.read_bytes()
     one_line(run_seqkit("train", "chars", "--data", d200, "--resume", m, "--out", m, "--epochs", "3",
                         "--optimizer", "sgd", *FAST),
-             "--optimizer sgd cannot change on --resume", "trained with adam")
+             "--optimizer sgd cannot change on --resume", "trained with --optimizer adam")
     one_line(run_seqkit("train", "chars", "--data", d200, "--resume", m, "--out", m, "--epochs", "3",
                         "--momentum", "0.9", *FAST), "--momentum 0.9 cannot change")
     assert m.read_bytes() == before

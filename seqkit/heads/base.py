@@ -42,6 +42,8 @@ def next_token_distribution(z: np.ndarray, temperature: float = 1.0,
 class Head(Layer):
     #: labels are class ids (accuracy is reported), not multi-hot vectors
     categorical = True
+    #: draws one step at a time, so a one-to-many model can feed its draws back
+    generates = True
 
     def __init__(self, n_y: int, backend=None, dtype: str = "float32"):
         super().__init__(backend, dtype)

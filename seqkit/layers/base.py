@@ -79,7 +79,7 @@ class Layer:
         return []
 
     def config(self) -> dict:
-        """A JSON-able dict that rebuilds this layer (``seqkit.layers.build``)."""
+        """A JSON-able dict that rebuilds this layer (``seqkit.models.build.build``)."""
         raise NotImplementedError(f"{type(self).__name__} does not describe itself")
 
     # -- parameters ----------------------------------------------------------

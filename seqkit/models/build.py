@@ -8,11 +8,12 @@ config is code: an unknown type is a one-line error naming it.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 from .. import heads, layers
 from ..errors import SeqkitError
 from ..layers import Layer
-from ..plugins import registry
+from ..plugins import PluginWarning, registry
 
 
 def core_layers() -> dict[str, type[Layer]]:
@@ -20,11 +21,18 @@ def core_layers() -> dict[str, type[Layer]]:
     classes = [getattr(m, n) for m in (layers, heads) for n in m.__all__]
     # RNN, GRU and LSTM are Recurrent with a fixed cell: the config names Recurrent
     return {c.type_name: c for c in classes
-            if isinstance(c, type) and issubclass(c, Layer) and "type_name" in vars(c)}
+            if isinstance(c, type) and issubclass(c, Layer) and vars(c).get("type_name")}
 
 
 def layer_types() -> dict[str, type[Layer]]:
-    return {**registry().layers, **core_layers()}
+    """Core layers and plugins' (``register_layers``); a plugin cannot replace a core type."""
+    core, plugins = core_layers(), registry().layers
+    for name in core.keys() & plugins.keys():
+        if plugins[name] is not core[name]:
+            warnings.warn(f"plugin {registry().layer_plugin[name].name!r} registers layer type "
+                          f"{name!r}, which is the core's; using the core's", PluginWarning,
+                          stacklevel=2)
+    return {**plugins, **core}
 
 
 def build(config: dict, backend=None, dtype: str = "float32", seed: int = 0) -> Layer:

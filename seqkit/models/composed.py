@@ -20,6 +20,8 @@ rebuilt by ``seqkit.models.build_model`` without running any code from the file.
 """
 from __future__ import annotations
 
+from ..errors import SeqkitError
+from ..examples import Kind
 from ..layers import Layer, Recurrent
 from .base import Model, unique_names
 from .build import build
@@ -42,6 +44,9 @@ def _leaves(layer: Layer) -> list[Layer]:
 class ComposedModel(Model):
     def __init__(self, kind, body: Layer, head: Layer):
         super().__init__(kind, body.backend, str(body.dtype))
+        if self.kind == Kind.ENCODER_DECODER:
+            raise SeqkitError("a composed model is many-to-many, many-to-one or one-to-many; "
+                              "encoder-decoder tasks use the core's default model")
         self.body, self.head = body, head
         names = unique_names(_leaves(body) + [head], _base_name)
         self._layers = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ..cells import get_cell
+from ..cells import cell_types, get_cell
 from ..errors import SeqkitError
 from ..examples import Kind
 from ..heads import SigmoidHead, SoftmaxHead
@@ -52,8 +52,13 @@ class ModelSpec:
             raise SeqkitError("encoder-decoder needs a unidirectional encoder and n_in_decoder")
 
     def cell_options(self) -> dict:
-        return {"nonlinearity": self.nonlinearity} if "nonlinearity" in get_cell(
-            self.cell).options else {}
+        if "nonlinearity" in get_cell(self.cell).options:
+            return {"nonlinearity": self.nonlinearity}
+        if self.nonlinearity != "tanh":
+            raise SeqkitError(f"cell {self.cell!r} has no nonlinearity option (only: "
+                              + ", ".join(n for n, c in cell_types().items() if "nonlinearity" in c.options)
+                              + ")")
+        return {}
 
     def to_json(self) -> dict:
         return asdict(self)
