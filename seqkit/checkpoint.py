@@ -11,18 +11,29 @@ Format versions: 1 stored the default model's spec as ``"model"``; 2 stores
 any model's JSON config (``{"type": "sequence" | "composed", ...}``). Both
 load; a newer version is refused in one line naming it.
 
-Saving is atomic: the archive is written to a temporary file beside the
-target, fsync'ed, then ``os.replace``'d onto it, so a crash or an error
-leaves either the old checkpoint or the new one, never half of one.
+Saving is atomic (``seqkit.atomic``): the archive is written to a temporary
+file beside the target (``.{basename}.{pid}.{random}.tmp``), fsync'ed, then
+``os.replace``'d onto it, so a crash, a kill or an error leaves either the old
+checkpoint or the new one, never half of one; the next save removes the
+temporary files a killed save left. A failed write (full disk, no permission,
+read-only file system) is one line, the old file intact.
+
+Loading reads each entry's ``.npy`` header before its data: an entry holding
+pickled objects, or anything but numbers, is refused by name and never
+unpickled; an entry declaring more data than it holds is reported as
+truncated before anything is allocated. Whether the manifest fits the arrays
+is ``seqkit.manifest``'s to check.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import zipfile
 
 import numpy as np
 
+from .atomic import make_temp, reason, write_atomic
 from .errors import SeqkitError
 
 FORMAT = "seqkit-checkpoint"
@@ -60,67 +71,88 @@ def _validated(arrays: dict, manifest: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it; put it straight back
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_checkpoint(path, arrays: dict, manifest: dict) -> None:
     """Write ``arrays`` (name -> NumPy array) and ``manifest`` (a JSON-able
-    dict) to ``path`` atomically. The file name is used as given (no ``.npz``
-    appended). On any failure the temporary file is removed and an existing
-    checkpoint at ``path`` is left untouched."""
+    dict) to ``path`` atomically (``seqkit.atomic.write_atomic``). The file name
+    is used as given (no ``.npz`` appended). On any failure the temporary file
+    is removed and an existing checkpoint at ``path`` is left untouched; an
+    ``OSError`` (full disk, no permission, read-only) is a one-line SeqkitError.
+    Temporary files a killed save left for ``path`` are removed first."""
     entries = _validated(arrays, manifest)  # before touching the disk
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                   suffix=".tmp")
-    except OSError as e:
-        raise SeqkitError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **entries)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: str) -> None:
-    # makes the rename itself durable; not every OS/filesystem can open a directory
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomic(path, lambda f: np.savez(f, allow_pickle=False, **entries), what="checkpoint ")
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(f"{type(e).__name__}: {e}".split())
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    if "pickle" in text.lower():  # NumPy's advice to trust the file (allow_pickle=True): never
+        text = f"{type(e).__name__}: an .npy header seqkit cannot read"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class _Refused(Exception):
+    """An entry that is intact but not what a checkpoint may hold."""
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_entries(name: str, only=None) -> dict[str, np.ndarray]:
+    """Every entry of the archive (or those named in ``only``), each header checked
+    before its data is read: no pickled object is ever unpickled, no array larger
+    than its entry is allocated."""
+    arrays = {}
+    with zipfile.ZipFile(name) as zf:
+        for info in zf.infolist():
+            if only is not None and info.filename[:-4] not in only:
+                continue
+            if not info.filename.endswith(".npy"):
+                raise _Refused(f"entry {info.filename!r:.60} is not a NumPy array")
+            key = info.filename[:-4]
+            if key in arrays:
+                raise _Refused(f"entry {key!r:.60} appears twice")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in _HEADER_READERS:
+                    raise _Refused(f"entry {key!r:.60} is .npy format {version[0]}.{version[1]}, "
+                                   "which seqkit does not write")
+                shape, fortran, dtype = _HEADER_READERS[version](f)
+                if dtype.hasobject:
+                    raise _Refused(f"entry {key!r:.60} holds pickled objects; refused: loading it "
+                                   "could run code")
+                if dtype.kind not in _NUMERIC_KINDS or dtype.shape or dtype.names:
+                    raise _Refused(f"entry {key!r:.60} has dtype {str(dtype):.40}, not a number "
+                                   "type (checkpoints hold numeric arrays only)")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if any(n < 0 for n in shape) or nbytes > info.file_size:
+                    raise ValueError(f"entry {key!r:.60} declares shape {shape!s:.60} "
+                                     f"({dtype}), more than its {info.file_size} bytes")
+                data = bytearray(f.read(nbytes))  # writable, and no larger than the entry
+                if len(data) != nbytes or f.read(1):
+                    raise ValueError(f"entry {key!r:.60} holds {len(data)} bytes of data, its "
+                                     f"header declares {nbytes}")
+            a = np.frombuffer(data, dtype=dtype)
+            arrays[key] = a.reshape(shape[::-1]).transpose() if fortran else a.reshape(shape)
+    return arrays
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by ``save_checkpoint``: ``(arrays, manifest)``,
     every array read into memory and the file closed. Any problem (missing,
-    unreadable, not an archive, truncated, corrupted, foreign) raises a
-    one-line SeqkitError naming the file."""
-    name = os.fspath(path)
+    unreadable, not an archive, truncated, corrupted, foreign, an entry holding
+    pickled objects or anything but numbers) raises a one-line SeqkitError
+    naming the file. What the manifest says is checked by ``seqkit.manifest``."""
+    return _load(os.fspath(path))
+
+
+def read_manifest(path) -> dict:
+    """The manifest of the checkpoint at ``path``, reading that entry only (with
+    ``load_checkpoint``'s checks and one-line errors): who wrote a file, at
+    which epoch, without loading its weights."""
+    return _load(os.fspath(path), only={MANIFEST_KEY})[1]
+
+
+def _load(name: str, only=None) -> tuple[dict[str, np.ndarray], dict]:
     try:
         with open(name, "rb") as f:
             magic = f.read(6)
@@ -129,7 +161,7 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     except IsADirectoryError:
         raise SeqkitError(f"checkpoint {name} is a directory, not a file") from None
     except OSError as e:
-        raise SeqkitError(f"checkpoint {name} is not readable ({e.strerror or e})") from None
+        raise SeqkitError(f"checkpoint {name} is not readable ({reason(e)})") from None
     # sniff first: np.load's own errors for these would talk about pickles
     if not magic:
         raise SeqkitError(f"{name} is not a seqkit checkpoint (empty file)")
@@ -139,9 +171,10 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     if not magic.startswith(b"PK"):
         raise SeqkitError(f"{name} is not a seqkit checkpoint (not an .npz/zip archive)")
     try:
-        with np.load(name, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as e:  # BadZipFile (truncated, bad CRC), EOFError, ValueError (bad header)
+        arrays = _read_entries(name, only)
+    except _Refused as e:
+        raise SeqkitError(f"{name} is not a seqkit checkpoint ({e})") from None
+    except Exception as e:  # BadZipFile (truncated, bad CRC), EOFError, ValueError (bad header)...
         raise SeqkitError(f"{name} is not a seqkit checkpoint (corrupted or truncated: "
                           f"{_one_line(e)})") from None
     raw = arrays.pop(MANIFEST_KEY, None)
@@ -153,15 +186,15 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
         manifest = json.loads(raw.tobytes().decode("utf-8"))
         if not isinstance(manifest, dict):
             raise ValueError("the manifest is not a JSON object")
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
         raise SeqkitError(f"{name} is not a seqkit checkpoint (invalid manifest: "
                           f"{_one_line(e)})") from None
     if manifest.get("format") != FORMAT:
         raise SeqkitError(f"{name} is not a seqkit checkpoint "
-                          f"(format {manifest.get('format')!r}, expected {FORMAT!r})")
+                          f"(format {manifest.get('format')!r:.60}, expected {FORMAT!r})")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise SeqkitError(f"{name} has an invalid format_version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SeqkitError(f"{name} has an invalid format_version {version!r:.60}")
     if version > FORMAT_VERSION:
         raise SeqkitError(f"{name} was written by a newer seqkit (format_version {version}; "
                           f"this version reads up to {FORMAT_VERSION})")
@@ -171,7 +204,8 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
 def check_writable(path) -> None:
     """Fail now, not after hours of training, when ``path`` cannot be written:
     its directory must exist and accept a new file (tried for real, so
-    read-only mounts and ACLs count) and ``path`` must not be a directory."""
+    read-only mounts and ACLs count) and ``path`` must not be a directory.
+    Every OSError is a one-line SeqkitError."""
     name = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(name))
     if not os.path.isdir(directory):
@@ -179,10 +213,12 @@ def check_writable(path) -> None:
     if os.path.isdir(name):
         raise SeqkitError(f"cannot write {name}: it is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(name)}.",
-                                   suffix=".tmp")
+        fd, tmp = make_temp(name)
     except OSError as e:
         raise SeqkitError(f"cannot write {name}: directory {directory} is not writable "
-                          f"({e.strerror or e})") from None
-    os.close(fd)
-    os.unlink(tmp)
+                          f"({reason(e)})") from None
+    try:
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise SeqkitError(f"cannot write {name}: {reason(e)} (probing {directory})") from None

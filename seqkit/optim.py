@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .backend import array_module, to_host
-from .errors import SeqkitError
+from .errors import SeqkitError, short_list
 
 
 def _to_numpy(a) -> np.ndarray:
@@ -70,7 +70,7 @@ class Optimizer:
         missing, unexpected = self.params.keys() - grads.keys(), grads.keys() - self.params.keys()
         if missing or unexpected:
             raise SeqkitError(f"gradients do not match the optimizer's parameters: "
-                              f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+                              f"missing {short_list(missing)}, unexpected {short_list(unexpected)}")
         self.t += 1
         for k, p in self.params.items():
             g = grads[k]
@@ -99,7 +99,7 @@ class Optimizer:
         missing, unexpected = expected - state.keys(), state.keys() - expected
         if missing or unexpected:
             raise SeqkitError(f"optimizer state does not fit {type(self).__name__}: "
-                              f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+                              f"missing {short_list(missing)}, unexpected {short_list(unexpected)}")
         for slot, arrays in self.state.items():
             for k, a in arrays.items():
                 value = np.asarray(state[f"{self.name}.{slot}/{k}"])

@@ -11,11 +11,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
-import numpy as np
-
+from . import checkpoint
 from .errors import SeqkitError
 
 
@@ -70,9 +68,8 @@ def read_manifest(path: str) -> dict | None:
     """The manifest of the checkpoint at ``path`` (only that entry is read), or None
     when there is no readable seqkit checkpoint there."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return json.loads(npz["__manifest__"].tobytes().decode("utf-8"))
-    except Exception:  # missing, foreign or damaged: nothing to protect or compare
+        return checkpoint.read_manifest(path)
+    except SeqkitError:  # missing, foreign or damaged: nothing to protect or compare
         return None
 
 

@@ -6,11 +6,14 @@ Environment:
   SEQKIT_DISABLE_PLUGINS  comma list of plugin names never to load.
   SEQKIT_STRICT_PLUGINS=1 a broken plugin (fails to import, misspells a hook, raises in
                           a hook) is an error, not a one-line warning.
+  SEQKIT_TRACE_PLUGINS=1  log every plugin loaded and every hook call, with its plugin, to
+                          stderr (pluggy's tracing: ``pm.trace``, ``pm.enable_tracing``).
 """
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -71,6 +74,7 @@ def load_plugins() -> pluggy.PluginManager:
     global _loaded
     if _loaded:
         return pm
+    _tracing(os.environ.get("SEQKIT_TRACE_PLUGINS", "") not in ("", "0"))
     allowed = _names("SEQKIT_LOAD_PLUGINS")
     for name in _names("SEQKIT_DISABLE_PLUGINS") or ():
         pm.set_blocked(name)
@@ -90,6 +94,7 @@ def load_plugins() -> pluggy.PluginManager:
             continue
         pm.register(module, name=ep.name)
         _infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version if dist else None)
+        pm.trace.root.get("load")("plugin", _who(ep.name))
     # a misspelled hook implementation is a broken plugin too: warn and drop it
     while True:
         try:
@@ -100,6 +105,27 @@ def load_plugins() -> pluggy.PluginManager:
             pm.unregister(exc.plugin)
     _loaded = True
     return pm
+
+
+_untrace = None
+
+
+def _tracing(on: bool) -> None:
+    """Turn pluggy's tracing on (every line to stderr) or off."""
+    global _untrace
+    if on and _untrace is None:
+        pm.trace.root.setwriter(lambda text: sys.stderr.write(
+            "".join(f"seqkit trace: {line}\n" for line in text.splitlines())))
+        _untrace = pm.enable_tracing()  # hooks called through pm.hook
+    elif not on and _untrace is not None:
+        _untrace()
+        pm.trace.root.setwriter(None)
+        _untrace = None
+
+
+def _who(name: str) -> str:
+    info = plugin_info(name)
+    return f"{name!r} ({info.distribution} {info.version})" if info.distribution else repr(name)
 
 
 def _strict() -> bool:
@@ -121,11 +147,15 @@ def failing_plugin(exc: BaseException) -> str | None:
         module = getattr(plugin, "__name__", None)
         if module and not module.startswith("seqkit."):
             packages[module.split(".")[0]] = name
+    # blame the plugin only when it is the innermost of seqkit's and the plugins' frames:
+    # a plugin that calls back into the core is not at fault for the core's errors
     found, tb = None, exc.__traceback__
     while tb is not None:
-        module = tb.tb_frame.f_globals.get("__name__", "")
-        if module.split(".")[0] in packages:
-            found = packages[module.split(".")[0]]
+        root = tb.tb_frame.f_globals.get("__name__", "").split(".")[0]
+        if root in packages:
+            found = packages[root]
+        elif root == "seqkit":
+            found = None
         tb = tb.tb_next
     return found
 
@@ -183,6 +213,7 @@ def call_each(hook_name: str, **kwargs) -> None:
 
 def _call_hook(impl, **kwargs) -> None:
     """Call one plugin's hook; an exception in it costs that plugin only."""
+    pm.trace.root.get("hook")(impl.function.__name__, "plugin", _who(impl.plugin_name))
     try:
         impl.function(**kwargs)
     except (Exception, SystemExit) as exc:  # third-party code

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cells import cell_types
 from .checkpoint import check_writable, load_checkpoint, save_checkpoint
 from .errors import SeqkitError
 from .models import Model, ModelSpec, SequenceModel, build_model
 from .optim import make_optimizer
 from .outputs import best_is_ours_to_replace
 from .plugins import registry
+from .requirements import check_requirements, plugin_requirements
 from .tasks import Kind, Task, check_examples
 from .train import History, NonFiniteError, TrainConfig, evaluate, train_epoch
 
@@ -101,7 +101,7 @@ class Run:
 
     # -- training --------------------------------------------------------------
     def fit(self, train: list, valid: list, out: str, progress: bool = True, log=print,
-            resumed_from: str | None = None) -> None:
+            resumed_from: str | None = None, diagnostics=None) -> None:
         """Train from ``self.epoch`` up to ``config.epochs`` (a total), validating and
         checkpointing to ``out`` after every epoch. Stops early after ``patience``
         epochs without improvement of the task's monitored metric."""
@@ -120,14 +120,14 @@ class Run:
         while self.epoch < c.epochs:
             try:
                 stats = train_epoch(self.model, self.optimizer, train, c, self.epoch, self.bos_id,
-                                    show_progress=progress, task=self.task)
+                                    show_progress=progress, task=self.task, diagnostics=diagnostics)
                 # the epoch's last step can make the weights non-finite with a finite
                 # gradient: check them before they reach a checkpoint
                 check_weights(self.model, self.epoch)
             except NonFiniteError as e:
                 raise NonFiniteError(f"{e}{self._last_good(out, start, resumed_from)}") from None
-            record = {"epoch": self.epoch + 1, "train_loss": stats["loss"],
-                      "tokens_per_s": stats["tokens_per_s"]}
+            record = {"epoch": self.epoch + 1, "train_loss": stats.pop("loss"),
+                      "tokens_per_s": stats.pop("tokens_per_s"), **stats}
             for k, v in evaluate(self.model, self.task, valid, self.encoders,
                                  bos_id=self.bos_id).items():
                 record[f"valid_{k}"] = v
@@ -152,7 +152,7 @@ class Run:
                 elif why != getattr(self, "_kept", None):
                     log(why)
                     self._kept = why
-            log("  ".join(_show(k, v) for k, v in record.items()))
+            log("  ".join(_show(k, v) for k, v in record.items() if not k.startswith("grad_")))
             if c.patience and best and self.epoch - 1 - best[1] >= c.patience:
                 log(f"early stop: no better valid_{self.task.monitor[0]} for {c.patience} epochs")
                 break
@@ -188,10 +188,8 @@ class Run:
             "history": self.history.epochs,
             "hparams": self.hparams,
             "run_id": self.run_id,
-            # the plugins that provide its cells, so a missing one can be named on load
-            "cells": [{"name": c.name, "distribution": c.providers[be].distribution,
-                       "version": c.providers[be].version}
-                      for c in used_cells(self.model) for be in [self.model.backend.name]],
+            # the plugins that provide its cells and layers, so a missing one can be named
+            **plugin_requirements(self.model),
         }
 
     def save(self, path: str) -> None:
@@ -202,7 +200,10 @@ class Run:
 
     @classmethod
     def load(cls, path: str, backend=None) -> Run:
+        from .manifest import validate
+
         arrays, m = load_checkpoint(path)
+        validate(path, m, arrays)  # every key and size, before anything is allocated
         try:
             name, dist = m["task"]["name"], m["task"]["distribution"]
             tasks = registry().tasks
@@ -211,7 +212,7 @@ class Run:
                 raise SeqkitError(f"{path} needs task {name!r} from {need}, which is not "
                                   f"installed (pip install {dist or 'seqkit-' + name})")
             task = tasks[name]
-            _check_cells(path, m.get("cells", []))
+            check_requirements(path, m)
             config = TrainConfig(**m["config"])
             # trained on any backend, loads on any other: weights are plain NumPy
             model = build_model(m["model"], backend=backend, dtype=m["dtype"], seed=config.seed)
@@ -241,33 +242,6 @@ def check_weights(model, epoch: int) -> None:
         if not bool(xp.isfinite(p).all()):
             raise NonFiniteError(f"the weights ({name}) became non-finite in epoch {epoch + 1}; "
                                  "try a smaller --lr or --clip-norm")
-
-
-def used_cells(model) -> list:
-    """The cell types of every recurrent layer in the model, once each."""
-    from .layers import Recurrent
-
-    found = {}
-
-    def walk(layer):
-        if isinstance(layer, Recurrent):
-            found[layer.cell] = layer.cell_type
-        for child in layer.children():
-            walk(child)
-
-    for layer in model.roots():
-        walk(layer)
-    return [found[k] for k in sorted(found)]
-
-
-def _check_cells(path: str, cells: list) -> None:
-    installed = cell_types()
-    for c in cells:
-        if c["name"] not in installed:
-            dist = c.get("distribution")
-            need = f"{dist} {c.get('version') or ''}".strip() if dist else "its plugin"
-            raise SeqkitError(f"{path} needs cell {c['name']!r} from {need}, which is not installed"
-                              + (f" (pip install {dist})" if dist else ""))
 
 
 def _show(key: str, value) -> str:

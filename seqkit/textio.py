@@ -6,8 +6,8 @@ it, so a full disk or a crash leaves the old file (or none), never half a file.
 from __future__ import annotations
 
 import os
-import tempfile
 
+from .atomic import write_atomic
 from .errors import SeqkitError
 
 
@@ -26,27 +26,7 @@ def read_lines(path: str) -> list[str]:
 
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                   suffix=".tmp")
-    except OSError as e:
-        raise SeqkitError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as e:
-        _remove(tmp)
-        raise SeqkitError(f"cannot write {path}: {e.strerror or e}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    write_atomic(path, lambda f: f.write(data))
 
 
 def write_text(path: str, text: str) -> None:
@@ -63,10 +43,3 @@ def write_samples(samples: list, path: str) -> None:
     for i, s in enumerate(samples):
         data = s if isinstance(s, bytes) else str(s).encode("utf-8")
         write_bytes(path if i == 0 else f"{stem}-{i + 1}{ext}", data)
-
-
-def _remove(tmp: str) -> None:
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass

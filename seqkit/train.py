@@ -7,6 +7,7 @@ what an uninterrupted run draws, with no RNG state to carry.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -48,7 +49,8 @@ class History:
 
     def best(self, monitor: tuple[str, str]):
         key, mode = monitor
-        values = [(e[f"valid_{key}"], i) for i, e in enumerate(self.epochs) if f"valid_{key}" in e]
+        values = [(e[f"valid_{key}"], i) for i, e in enumerate(self.epochs)
+                  if isinstance(e.get(f"valid_{key}"), (int, float)) and math.isfinite(e[f"valid_{key}"])]
         if not values:
             return None
         return (min if mode == "min" else max)(values)
@@ -75,9 +77,10 @@ def forward_loss(model, batch: Batch, reduction: str = "sum", state0=None, backw
 
 
 def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos_id=None,
-                show_progress: bool = True, task=None) -> dict:
+                show_progress: bool = True, task=None, diagnostics=None) -> dict:
     """One pass over ``examples``; returns ``{"loss": nats per token, "tokens_per_s": ...}``.
-    The task (if given) prepares the examples and batches them."""
+    The task (if given) prepares the examples and batches them. A
+    ``seqkit.diagnostics.GradientDiagnostics`` adds its per-step gradient norms."""
     model.train()
     model.seed_dropout(config.seed * 100_003 + epoch)
     rng = np.random.default_rng([config.seed, epoch])
@@ -96,7 +99,8 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
     # overflow is detected by check_finite and reported once, not as NumPy warnings
     bar = click.progressbar(order, label=f"epoch {epoch + 1}/{config.epochs}", file=sys.stderr,
                             item_show_func=status, show_eta=True, hidden=not show_progress)
-    with np.errstate(over="ignore", invalid="ignore"), bar:
+    watch = diagnostics.watch(model) if diagnostics is not None else contextlib.nullcontext()
+    with np.errstate(over="ignore", invalid="ignore"), bar, watch:
         for idx in bar:
             batch = collate([examples[i] for i in idx], model.kind, bos_id)
             state = None
@@ -107,6 +111,8 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
                 # with no --clip-norm, an infinite bound still measures the norm
                 norm = clip_grad_norm(grads, config.clip_norm or math.inf)
                 check_finite(loss, norm, epoch)
+                if diagnostics is not None:
+                    diagnostics.clipped(norm, grads, config)
                 if config.clip_value:
                     clip_grad_value(grads, config.clip_value)
                 optimizer.step(grads)
@@ -115,7 +121,8 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
                 total += loss * (chunk.size if config.reduction == "sum" else n)
                 tokens += n
     elapsed = time.perf_counter() - start
-    return {"loss": total / max(tokens, 1), "tokens_per_s": tokens / max(elapsed, 1e-9)}
+    stats = {"loss": total / max(tokens, 1), "tokens_per_s": tokens / max(elapsed, 1e-9)}
+    return stats if diagnostics is None else {**stats, **diagnostics.epoch()}
 
 
 def check_finite(loss: float, norm: float, epoch: int) -> None:

@@ -183,7 +183,8 @@ def test_10_a_backend_whose_code_raises_is_one_line_naming_it(tmp_path, d200):
     assert re.search(r"worse +unavailable: its unavailable_reason\(\) failed: RuntimeError: probe", r.stdout)
     for args in (["gradcheck", "-b", "bad", "--cell", "gru"],
                  ["train", "chars", "--data", d200, "--out", tmp_path / "m.npz", "-b", "bad", *FAST]):
-        line = one_line(run_seqkit(*args, pythonpath=path), "plugin 'bad' failed: RuntimeError: kernel exploded")
+        line = one_line(run_seqkit(*args, pythonpath=path),
+                        "plugin 'bad' failed: RuntimeError: kernel exploded")
         assert "SEQKIT_DEBUG=1" in line
     r = run_seqkit("gradcheck", "-b", "bad", "--cell", "gru", pythonpath=path, env={"SEQKIT_DEBUG": "1"})
     assert r.returncode == 1 and "Traceback" in r.stderr and "kernel exploded" in r.stderr

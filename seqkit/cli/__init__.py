@@ -2,7 +2,7 @@
 
 No maths here. One place (``SeqkitGroup.main``) turns user mistakes into a
 single ``Error: ...`` line on stderr and a non-zero exit. Each command group
-lives in its own module: ``info`` (plugins, backends, tasks), ``train``,
+lives in its own module: ``info`` (plugins, backends, tasks, cells), ``train``,
 ``use`` (evaluate, predict, generate), ``check`` (gradcheck).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import click
 from .. import __version__
 from ..errors import SeqkitError
 from ..plugins import call_each, failing_plugin, load_plugins
-from . import check, info, train, use
+from . import check, info, scaffold, teach, train, use
 
 
 class SeqkitGroup(click.Group):
@@ -88,7 +88,7 @@ def cli():
     """seqkit: recurrent networks (RNN, GRU, LSTM) with pluggable backends and tasks."""
 
 
-for module in (info, train, use, check):
+for module in (info, train, use, check, teach, scaffold):
     module.register(cli)
 
 

@@ -15,9 +15,8 @@ def register(cli):
     @click.option("--tol", default=1e-6, show_default=True, help="Largest relative error allowed.")
     def gradcheck(backend, cells, tol):
         """Check every gradient of the recurrent layers against float64 finite differences."""
-        from ..testing import check_recurrent, recurrent_cases
-
         from ..cells import get_cell
+        from ..testing import check_recurrent, recurrent_cases
 
         for name in cells:
             get_cell(name).kernels_for(backend.name)  # one line if the backend lacks it

@@ -24,8 +24,13 @@ def _table(rows, as_json, empty, line):
 def register(cli):
     @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-    def plugins(as_json):
+    @click.option("--requirements", type=click.Path(dir_okay=False), metavar="MODEL.npz",
+                  help="Print the pip requirement lines of the plugins a checkpoint needs instead.")
+    def plugins(as_json, requirements):
         """List loaded plugins: name, version, distribution and hooks."""
+        if requirements:
+            _requirements(requirements, as_json)
+            return
         rows = []
         for name, plugin in pm.list_name_plugin():
             if plugin is None:
@@ -73,3 +78,43 @@ def register(cli):
         _table(rows, as_json, "no cells registered",
                lambda r: f"{r['name']:<6} gates {r['gates']}  states {','.join(r['states']):<5} "
                          f"backends {','.join(r['backends']):<12} {r['description']}")
+
+
+def _requirements(path: str, as_json: bool) -> None:
+    """One pip line per distribution the checkpoint's manifest names (its task, cells and
+    plugin layer types), pinned to the version it was trained with, with what it provides."""
+    import importlib.metadata
+
+    from ..checkpoint import read_manifest
+    from ..errors import SeqkitError
+
+    manifest = read_manifest(path)
+    needs = [("task", manifest.get("task"))]
+    for what, key in (("cell", "cells"), ("layer type", "layers")):
+        entries = manifest.get(key) or []
+        needs += [(what, e) for e in (entries if isinstance(entries, list) else [entries])]
+    rows, unnamed = {}, []
+    for what, need in needs:
+        if not isinstance(need, dict) or not isinstance(need.get("name"), str):
+            raise SeqkitError(f"{path} has an invalid manifest: {what} entry {need!r:.60}")
+        dist, version = need.get("distribution"), need.get("version")
+        if not dist:
+            unnamed.append(f"{what} {need['name']}")
+            continue
+        row = rows.setdefault(dist, {"distribution": dist, "version": version, "provides": []})
+        row["provides"].append(f"{what} {need['name']}")
+    for row in rows.values():
+        try:
+            row["installed"] = importlib.metadata.version(row["distribution"])
+        except importlib.metadata.PackageNotFoundError:
+            row["installed"] = None
+    out = sorted(rows.values(), key=lambda r: r["distribution"])
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for r in out:
+        line = r["distribution"] + (f"=={r['version']}" if r["version"] else "")
+        note = ", ".join(r["provides"]) + ("" if r["installed"] else "; not installed here")
+        click.echo(f"{line:<30} # {note}")
+    for what in unnamed:
+        click.echo(f"# {what}: its plugin did not record a distribution")

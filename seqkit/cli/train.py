@@ -6,6 +6,7 @@ from dataclasses import fields
 
 import click
 
+from ..diagnostics import GradientDiagnostics
 from ..errors import SeqkitError
 from ..examples import Kind
 from ..outputs import check_fresh_out, output_lock
@@ -38,7 +39,7 @@ TRAIN_OPTIONS = [
     ("bptt", click.IntRange(1), "Truncated BPTT window in steps (state carried across)."),
     ("reduction", click.Choice(["sum", "mean"]), "Loss summed over steps, or per-token mean."),
     ("valid-fraction", click.FloatRange(0, 1, max_open=True),
-     "Held-out share of the training data when it has no valid split (default 0.1)."),
+     "Held-out share of the training data when it has no valid split."),
 ]
 DEFAULT_MODEL = {"cell": "lstm", "hidden": 128, "layers": 1, "embed_dim": 64, "dropout": 0.0,
                  "nonlinearity": "tanh", "bidirectional": False}
@@ -84,6 +85,9 @@ def make_train_command(task) -> click.Command:
                      help="Parameter dtype (default float32)."),
         click.Option(["--plot"], type=click.Path(dir_okay=False), callback=require_matplotlib,
                      help="Save the training and validation curves to this PNG."),
+        click.Option(["--diagnostics"], is_flag=True,
+                     help="Record ||dL/da<t>|| per time step (first recurrent layer) and how often "
+                          "clipping fired, per epoch; --plot draws them as heat maps."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
         *[_option(*o, default=defaults.get(o[0].replace("-", "_"))) for o in MODEL_OPTIONS + TRAIN_OPTIONS],
         *task.options,
@@ -98,7 +102,8 @@ RESUMABLE = {"epochs", "lr", "lr_decay", "weight_decay", "clip_norm", "clip_valu
              "patience", "bptt", "reduction"}
 
 
-def _train(task, data, out, resume, overwrite, backend, dtype, plot, quiet, **given):
+def _train(task, data, out, resume, overwrite, backend, dtype, plot, quiet, diagnostics=False,
+           **given):
     given = {k: v for k, v in given.items() if v is not None}
     names = {f.name for f in fields(TrainConfig)}
     task_options = {o.name: given.pop(o.name) for o in task.options if o.name in given}
@@ -120,7 +125,7 @@ def _train(task, data, out, resume, overwrite, backend, dtype, plot, quiet, **gi
                    f"{describe(run.model)} on {run.model.backend.name}", err=True)
         try:
             run.fit(train, valid, out, progress=not quiet, log=lambda s: click.echo(s, err=True),
-                    resumed_from=resume)
+                    resumed_from=resume, diagnostics=GradientDiagnostics() if diagnostics else None)
         finally:
             if plot and run.history.epochs:
                 from ..plot import plot_history
@@ -150,7 +155,8 @@ def _resume(task, resume, given, task_options, dtype, backend) -> Run:
             continue
         flag = "--" + key.removeprefix("option ").replace("_", "-")
         was = stored.get(key, "unset")
-        raise SeqkitError(f"{flag} {value} cannot change on --resume ({resume} was trained with "
+        shown = flag if value is True else f"{flag} {value}"
+        raise SeqkitError(f"{shown} cannot change on --resume ({resume} was trained with {flag} "
                           f"{was}); start a new run with another --out to change it")
     for key in RESUMABLE & given.keys():
         setattr(run.config, key, given[key])

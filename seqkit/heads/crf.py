@@ -47,7 +47,7 @@ def _logsumexp(x, axis, xp):
 class CRF(Head):
     type_name = "crf"
     categorical = True
-    generates = False  # a CRF scores whole paths: it decodes and draws paths, not steps  # labels are tag ids, as for the softmax head (seqkit.heads.base.Head)
+    generates = False  # a CRF scores whole paths: it decodes and draws paths, not steps
 
     def __init__(self, n_tags: int, allowed=None, allowed_start=None, allowed_end=None,
                  backend=None, dtype: str = "float32", seed: int = 0):

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..arrays import to_host
 from ..backend import Backend, get_backend
-from ..errors import SeqkitError
+from ..errors import SeqkitError, short_list
 
 DTYPES = ("float32", "float64")
 
@@ -124,7 +124,7 @@ class Layer:
         if missing or unexpected:
             raise SeqkitError(
                 f"state_dict does not fit {type(self).__name__}: "
-                f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+                f"missing {short_list(missing)}, unexpected {short_list(unexpected)}"
             )
         for name, p in self.params.items():
             value = to_host(state[name])  # a state_dict may hold device arrays too
