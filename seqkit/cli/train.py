@@ -22,7 +22,7 @@ MODEL_OPTIONS = [
     ("layers", click.IntRange(1), "Stacked recurrent layers."),
     ("embed-dim", click.IntRange(1), "Embedding size for token inputs."),
     ("dropout", click.FloatRange(0, 1, max_open=True), "Dropout on inputs and between layers."),
-    ("nonlinearity", click.Choice(["tanh", "relu"]), "Vanilla RNN activation (cells with that option)."),
+    ("nonlinearity", click.Choice(["tanh", "relu"]), "Activation of cells that have one (default: the cell's own, tanh for rnn)."),
 ]
 TRAIN_OPTIONS = [
     ("optimizer", click.Choice(["sgd", "adagrad", "rmsprop", "adam"]), "Optimizer."),
@@ -42,7 +42,7 @@ TRAIN_OPTIONS = [
      "Held-out share of the training data when it has no valid split."),
 ]
 DEFAULT_MODEL = {"cell": "lstm", "hidden": 128, "layers": 1, "embed_dim": 64, "dropout": 0.0,
-                 "nonlinearity": "tanh", "bidirectional": False}
+                 "bidirectional": False}
 
 
 def _option(name, type_, help_, default=None):

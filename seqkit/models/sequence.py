@@ -37,7 +37,7 @@ class ModelSpec:
     bidirectional: bool = False
     embed_dim: int = 64
     dropout: float = 0.0
-    nonlinearity: str = "tanh"
+    nonlinearity: str | None = None   # None: the cell's own default
     n_in_decoder: int = 0     # encoder-decoder: decoder vocabulary (targets + <bos>)
 
     def __post_init__(self):
@@ -52,9 +52,10 @@ class ModelSpec:
             raise SeqkitError("encoder-decoder needs a unidirectional encoder and n_in_decoder")
 
     def cell_options(self) -> dict:
-        if "nonlinearity" in get_cell(self.cell).options:
-            return {"nonlinearity": self.nonlinearity}
-        if self.nonlinearity != "tanh":
+        cell = get_cell(self.cell)
+        if "nonlinearity" in cell.options:
+            return {"nonlinearity": self.nonlinearity or cell.defaults()["nonlinearity"]}
+        if self.nonlinearity not in (None, "tanh"):  # format-1 files say "tanh" for every cell
             raise SeqkitError(f"cell {self.cell!r} has no nonlinearity option (only: "
                               + ", ".join(n for n, c in cell_types().items() if "nonlinearity" in c.options)
                               + ")")
