@@ -22,7 +22,8 @@ MODEL_OPTIONS = [
     ("layers", click.IntRange(1), "Stacked recurrent layers."),
     ("embed-dim", click.IntRange(1), "Embedding size for token inputs."),
     ("dropout", click.FloatRange(0, 1, max_open=True), "Dropout on inputs and between layers."),
-    ("nonlinearity", click.Choice(["tanh", "relu"]), "Activation of cells that have one (default: the cell's own, tanh for rnn)."),
+    ("nonlinearity", click.Choice(["tanh", "relu"]),
+     "Activation of cells that have one (default: the cell's own, tanh for rnn)."),
 ]
 TRAIN_OPTIONS = [
     ("optimizer", click.Choice(["sgd", "adagrad", "rmsprop", "adam"]), "Optimizer."),
