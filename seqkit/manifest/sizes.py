@@ -96,7 +96,7 @@ def _sequence_spec(spec: dict, stored: dict) -> dict:
             if f.default is MISSING:
                 raise Invalid(key, "is missing")
             continue
-        check_type(key, spec[f.name], field_kind(hints[f.name])[0])
+        check_type(key, spec[f.name], *field_kind(hints[f.name]))
     s = {f.name: f.default for f in fields(ModelSpec) if f.default is not MISSING}
     s.update({k: v for k, v in spec.items() if k in hints})
     for k in ("n_in", "n_y", "hidden", "layers", "embed_dim"):
