@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arrays import array_module, to_host
+from .threads import gemm
 
 
 class LengthOrder:
@@ -99,7 +100,8 @@ def input_projection(x, W_ih, bias, order: LengthOrder):
     x : (T, B, n_x) in the caller's order -> (x sorted, xW (T, B, G*n_a))."""
     T, B, n_x = x.shape
     x = order.sort(x, axis=1)
-    xW = (x.reshape(T * B, n_x) @ W_ih.T).reshape(T, B, W_ih.shape[0])
+    with gemm(T * B, W_ih.shape[0], n_x, order.xp):  # the BLAS threads it is worth (seqkit.threads)
+        xW = (x.reshape(T * B, n_x) @ W_ih.T).reshape(T, B, W_ih.shape[0])
     xW += bias
     return x, xW
 
@@ -112,9 +114,11 @@ def weight_gradients(D, x, a_prev, W_ih):
     a_prev : (T, B, n_a) (a<t-1> of each step), all in sorted order.
     Returns dW_ih, dW_hh, db (the sum over steps) and dx (T, B, n_x)."""
     T, B, GH = D.shape
+    n_x, n_a = x.shape[2], a_prev.shape[2]
     D2 = D.reshape(T * B, GH)
-    dW_ih = D2.T @ x.reshape(T * B, x.shape[2])
-    dW_hh = D2.T @ a_prev.reshape(T * B, a_prev.shape[2])
+    with gemm(GH, n_x + n_a, T * B, array_module(D)):  # threads for the biggest GEMMs of BPTT
+        dW_ih = D2.T @ x.reshape(T * B, n_x)
+        dW_hh = D2.T @ a_prev.reshape(T * B, n_a)
+        dx = (D2 @ W_ih).reshape(T, B, n_x)
     db = D2.sum(axis=0)
-    dx = (D2 @ W_ih).reshape(T, B, x.shape[2])
     return dW_ih, dW_hh, db, dx

@@ -14,7 +14,7 @@ import warnings
 
 import click
 
-from .. import __version__
+from .. import __version__, threads
 from ..errors import SeqkitError
 from ..plugins import call_each, failing_plugin, load_plugins
 from . import check, info, scaffold, teach, train, use
@@ -82,10 +82,26 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     click.echo(f"Warning: {message}", err=True)
 
 
+class ThreadsType(click.ParamType):
+    """``N`` (a positive int) or ``auto``; anything else is one line from click."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        try:
+            return threads.parse_threads(value) or "auto"
+        except SeqkitError as e:
+            self.fail(str(e), param, ctx)
+
+
 @click.group(cls=SeqkitGroup)
 @click.version_option(__version__, prog_name="seqkit")
-def cli():
+@click.option("--threads", "threads_", type=ThreadsType(), default=None, metavar="N|auto",
+              help=f"BLAS threads per GEMM (default: ${threads.ENV} or auto: as many as the "
+                   "GEMM's size is worth and other processes leave free).")
+def cli(threads_=None):
     """seqkit: recurrent networks (RNN, GRU, LSTM) with pluggable backends and tasks."""
+    threads.configure(threads_)
 
 
 for module in (info, train, use, check, teach, scaffold):

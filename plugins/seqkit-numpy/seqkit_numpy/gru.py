@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only
+from seqkit.threads import gemm
 
 from ._common import transposed
 
@@ -78,24 +79,25 @@ def gru_forward(params, x, lengths, state0):
     hn_all = np.zeros((T, B, n_a), dtype=x.dtype)
     gh_buf = np.empty((B, 3 * n_a), dtype=x.dtype)
     W_hh_T = transposed(W_hh)
-    for t, n in enumerate(order.n_active):
-        a_prev, a_next = a_all[t, :n], a_all[t + 1, :n]
-        gh = gh_buf[:n]
-        np.matmul(a_prev, W_hh_T, out=gh)
-        rz = gates[t, :n, :H2]
-        np.add(xW[t, :n, :H2], gh[:, :H2], out=rz)
-        _sigmoid_(rz)
-        r, z = rz[:, :n_a], rz[:, n_a:]
-        hn = hn_all[t, :n]
-        np.add(gh[:, H2:], b_hn, out=hn)
-        c = gates[t, :n, H2:]
-        np.multiply(r, hn, out=c)
-        c += xW[t, :n, H2:]
-        np.tanh(c, out=c)
-        # a<t> = n + z * (a_prev - n): one multiply fewer than the textbook form
-        np.subtract(a_prev, c, out=a_next)
-        a_next *= z
-        a_next += c
+    with gemm(B, 3 * n_a, n_a):  # the per-step GEMM's threads (seqkit.threads)
+        for t, n in enumerate(order.n_active):
+            a_prev, a_next = a_all[t, :n], a_all[t + 1, :n]
+            gh = gh_buf[:n]
+            np.matmul(a_prev, W_hh_T, out=gh)
+            rz = gates[t, :n, :H2]
+            np.add(xW[t, :n, :H2], gh[:, :H2], out=rz)
+            _sigmoid_(rz)
+            r, z = rz[:, :n_a], rz[:, n_a:]
+            hn = hn_all[t, :n]
+            np.add(gh[:, H2:], b_hn, out=hn)
+            c = gates[t, :n, H2:]
+            np.multiply(r, hn, out=c)
+            c += xW[t, :n, H2:]
+            np.tanh(c, out=c)
+            # a<t> = n + z * (a_prev - n): one multiply fewer than the textbook form
+            np.subtract(a_prev, c, out=a_next)
+            a_next *= z
+            a_next += c
 
     a = read_only(order.unsort(a_all[1:], axis=1))
     cache = GRUCache(x, a_all, gates, hn_all, params, order)
@@ -132,30 +134,32 @@ def gru_backward(cache: GRUCache, da, d_state_n):
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     D = np.zeros((T, B, 4 * n_a), dtype=x.dtype)
     g_buf = np.empty((B, n_a), dtype=x.dtype)
-    for t in range(T - 1, -1, -1):
-        n = order.n_active[t]
-        d = D[t, :n]
-        dr_pre, dz_pre, dhn, dn_pre = d[:, :H], d[:, H:H2], d[:, H2:H3], d[:, H3:]
-        g = g_buf[:n]
-        np.add(da[t, :n], da_next[:n], out=g)
-        np.multiply(g, F_n[t, :n], out=dn_pre)
-        np.multiply(g, F_z[t, :n], out=dz_pre)
-        np.multiply(dn_pre, r[t, :n], out=dhn)
-        np.multiply(dhn, F_r[t, :n], out=dr_pre)
-        np.matmul(d[:, :H3], W_hh, out=da_next[:n])
-        g *= z[t, :n]
-        da_next[:n] += g
+    with gemm(B, 3 * n_a, n_a):
+        for t in range(T - 1, -1, -1):
+            n = order.n_active[t]
+            d = D[t, :n]
+            dr_pre, dz_pre, dhn, dn_pre = d[:, :H], d[:, H:H2], d[:, H2:H3], d[:, H3:]
+            g = g_buf[:n]
+            np.add(da[t, :n], da_next[:n], out=g)
+            np.multiply(g, F_n[t, :n], out=dn_pre)
+            np.multiply(g, F_z[t, :n], out=dz_pre)
+            np.multiply(dn_pre, r[t, :n], out=dhn)
+            np.multiply(dhn, F_r[t, :n], out=dr_pre)
+            np.matmul(d[:, :H3], W_hh, out=da_next[:n])
+            g *= z[t, :n]
+            da_next[:n] += g
 
     # 3. weights and inputs, one GEMM per gate group over all steps
     D2 = D.reshape(T * B, 4 * n_a)
     D_rz, D_n = D2[:, :H2], D2[:, H3:]      # the x-side gradients [dr, dz | dn]
     x2 = x.reshape(T * B, n_x)
     dW_ih = np.empty_like(W_ih)
-    np.matmul(D_rz.T, x2, out=dW_ih[:H2])
-    np.matmul(D_n.T, x2, out=dW_ih[H2:])
-    dW_hh = D2[:, :H3].T @ a_all[:-1].reshape(T * B, n_a)
-    dx = D_rz @ W_ih[:H2]
-    dx += D_n @ W_ih[H2:]
+    with gemm(H3, n_x + n_a, T * B):
+        np.matmul(D_rz.T, x2, out=dW_ih[:H2])
+        np.matmul(D_n.T, x2, out=dW_ih[H2:])
+        dW_hh = D2[:, :H3].T @ a_all[:-1].reshape(T * B, n_a)
+        dx = D_rz @ W_ih[:H2]
+        dx += D_n @ W_ih[H2:]
     D_sum = D2.sum(axis=0)
     dparams = {
         "W_ih": dW_ih,

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
+from seqkit.threads import gemm
 
 from ._common import transposed
 
@@ -86,22 +87,23 @@ def lstm_forward(params, x, lengths, state0):
     gates = new((T, B, 4 * n_a), dtype=x.dtype)
     tanh_c = new((T, B, n_a), dtype=x.dtype)
     ig_buf = np.empty((B, n_a), dtype=x.dtype)
-    for t, n in enumerate(order.n_active):
-        G = gates[t, :n]
-        np.matmul(a_all[t, :n], W_hh_T, out=G)
-        G += xW[t, :n]
-        np.tanh(G, out=G)
-        ifo = G[:, H:]
-        ifo *= 0.5
-        ifo += 0.5
-        g, i, f, o = G[:, :H], G[:, H:H2], G[:, H2:H3], G[:, H3:]
-        c_next, ig = c_all[t + 1, :n], ig_buf[:n]
-        np.multiply(f, c_all[t, :n], out=c_next)
-        np.multiply(i, g, out=ig)
-        c_next += ig
-        tc = tanh_c[t, :n]
-        np.tanh(c_next, out=tc)
-        np.multiply(o, tc, out=a_all[t + 1, :n])
+    with gemm(B, 4 * n_a, n_a):  # the per-step GEMM's threads (seqkit.threads)
+        for t, n in enumerate(order.n_active):
+            G = gates[t, :n]
+            np.matmul(a_all[t, :n], W_hh_T, out=G)
+            G += xW[t, :n]
+            np.tanh(G, out=G)
+            ifo = G[:, H:]
+            ifo *= 0.5
+            ifo += 0.5
+            g, i, f, o = G[:, :H], G[:, H:H2], G[:, H2:H3], G[:, H3:]
+            c_next, ig = c_all[t + 1, :n], ig_buf[:n]
+            np.multiply(f, c_all[t, :n], out=c_next)
+            np.multiply(i, g, out=ig)
+            c_next += ig
+            tc = tanh_c[t, :n]
+            np.tanh(c_next, out=tc)
+            np.multiply(o, tc, out=a_all[t + 1, :n])
 
     a = read_only(order.unsort(a_all[1:], axis=1))
     cache = LSTMCache(x, a_all, c_all, gates, tanh_c, params, order)
@@ -165,21 +167,22 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     D4 = D.reshape(T, B, 4, n_a)
     da_buf = np.empty((B, n_a), dtype=x.dtype)
     tmp_buf = np.empty((B, n_a), dtype=x.dtype)
-    for t1 in range(T, 0, -K):
-        t0 = max(t1 - K, 0)
-        F4, P = _local_derivatives(gates[t0:t1], c_all[t0:t1], tanh_c[t0:t1],
-                                   F_buf[:t1 - t0], P_buf[:t1 - t0])
-        for t in range(t1 - 1, t0 - 1, -1):
-            n, k = order.n_active[t], t - t0
-            da_t, dc, tmp = da_buf[:n], dc_next[:n], tmp_buf[:n]
-            np.add(da[t, :n], da_next[:n], out=da_t)
-            np.multiply(da_t, P[k, :n], out=tmp)
-            dc += tmp                           # dc is now dL/dc<t>
-            # g, i, f are adjacent blocks, all scaled by dc: one broadcast multiply
-            np.multiply(dc[:, None, :], F4[k, :n, :3], out=D4[t, :n, :3])
-            np.multiply(da_t, F4[k, :n, 3], out=D4[t, :n, 3])
-            dc *= gates[t, :n, 2 * H:3 * H]     # f
-            np.matmul(D[t, :n], W_hh, out=da_next[:n])
+    with gemm(B, 4 * n_a, n_a):
+        for t1 in range(T, 0, -K):
+            t0 = max(t1 - K, 0)
+            F4, P = _local_derivatives(gates[t0:t1], c_all[t0:t1], tanh_c[t0:t1],
+                                       F_buf[:t1 - t0], P_buf[:t1 - t0])
+            for t in range(t1 - 1, t0 - 1, -1):
+                n, k = order.n_active[t], t - t0
+                da_t, dc, tmp = da_buf[:n], dc_next[:n], tmp_buf[:n]
+                np.add(da[t, :n], da_next[:n], out=da_t)
+                np.multiply(da_t, P[k, :n], out=tmp)
+                dc += tmp                           # dc is now dL/dc<t>
+                # g, i, f are adjacent blocks, all scaled by dc: one broadcast multiply
+                np.multiply(dc[:, None, :], F4[k, :n, :3], out=D4[t, :n, :3])
+                np.multiply(da_t, F4[k, :n, 3], out=D4[t, :n, 3])
+                dc *= gates[t, :n, 2 * H:3 * H]     # f
+                np.matmul(D[t, :n], W_hh, out=da_next[:n])
 
     # 3. weights and inputs, one GEMM each over all steps, rows put back in
     #    PyTorch's gate order

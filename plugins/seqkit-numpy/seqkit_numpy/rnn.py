@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
+from seqkit.threads import gemm
 
 from ._common import transposed
 
@@ -59,14 +60,15 @@ def rnn_forward(params, x, lengths, state0, nonlinearity="tanh"):
     a_all = np.zeros((T + 1, B, n_a), dtype=x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
     W_aa_T = transposed(W_aa)
-    for t, n in enumerate(order.n_active):
-        a_next = a_all[t + 1, :n]
-        np.matmul(a_all[t, :n], W_aa_T, out=a_next)
-        a_next += xW[t, :n]
-        if nonlinearity == "tanh":
-            np.tanh(a_next, out=a_next)
-        else:
-            np.maximum(a_next, 0, out=a_next)
+    with gemm(B, n_a, n_a):  # the per-step GEMM's threads (seqkit.threads)
+        for t, n in enumerate(order.n_active):
+            a_next = a_all[t + 1, :n]
+            np.matmul(a_all[t, :n], W_aa_T, out=a_next)
+            a_next += xW[t, :n]
+            if nonlinearity == "tanh":
+                np.tanh(a_next, out=a_next)
+            else:
+                np.maximum(a_next, 0, out=a_next)
 
     a = read_only(order.unsort(a_all[1:], axis=1))
     cache = RNNCache(x, a_all, params, order, nonlinearity)
@@ -99,13 +101,14 @@ def rnn_backward(cache: RNNCache, da, d_state_n):
     da = order.sort(da, axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     dz_all = np.zeros((T, B, n_a), dtype=x.dtype)
-    for t in range(T - 1, -1, -1):
-        n = order.n_active[t]
-        dz = dz_all[t, :n]
-        np.add(da[t, :n], da_next[:n], out=dz)
-        dz *= g_prime[t, :n]
-        # rows past n are finished examples: their gradient waits unchanged
-        np.matmul(dz, W_aa, out=da_next[:n])
+    with gemm(B, n_a, n_a):
+        for t in range(T - 1, -1, -1):
+            n = order.n_active[t]
+            dz = dz_all[t, :n]
+            np.add(da[t, :n], da_next[:n], out=dz)
+            dz *= g_prime[t, :n]
+            # rows past n are finished examples: their gradient waits unchanged
+            np.matmul(dz, W_aa, out=da_next[:n])
 
     # 3. every step's contribution to the weights and inputs, one GEMM each
     dW_ax, dW_aa, db_a, dx = weight_gradients(dz_all, x, a_all[:-1], W_ax)
