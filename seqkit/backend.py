@@ -59,7 +59,9 @@ class Backend:
     Ten members: identity (``name``, ``xp``, ``device``, ``unavailable_reason``,
     ``install_hint``), arrays (``asarray``, ``to_numpy``, ``rng``,
     ``scatter_add``, ``synchronize``). ``cell_forward``/``cell_backward``
-    dispatch to the kernels cells registered for this backend.
+    dispatch to the kernels cells registered for this backend. Two more have
+    defaults and matter only to device backends in distributed training:
+    ``select_device`` and ``allreduce_sum``.
     """
 
     name: ClassVar[str] = ""
@@ -101,6 +103,25 @@ class Backend:
 
     def synchronize(self) -> None:
         """Wait for queued device work (benchmarks call it before timing)."""
+
+    # -- data-parallel training (seqkit.distributed) ------------------------------
+    def select_device(self, local_rank: int) -> None:
+        """Called on each rank of a distributed run before its model is built, with
+        the rank's index on its machine: a multi-device backend picks a device by it.
+        A CPU backend has nothing to pick."""
+
+    def allreduce_sum(self, comm, buf) -> None:
+        """Sum the 1-D array ``buf`` over the ranks of the mpi4py communicator ``comm``,
+        in place, every rank receiving the same result. This default passes host
+        memory to MPI; a device backend overrides it (CuPy: NCCL, on the GPU)."""
+        from mpi4py import MPI
+
+        if isinstance(buf, np.ndarray):
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            return
+        host = np.ascontiguousarray(self.to_numpy(buf))
+        comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+        buf[...] = self.asarray(host)
 
     # -- kernels: registered by cells, see the module docstring --------------
     def cell_forward(self, cell: str, params, x, lengths, state0, **options):

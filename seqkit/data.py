@@ -75,9 +75,12 @@ def step_mask(lengths: np.ndarray, T: int, dtype="float32") -> np.ndarray:
     return (np.arange(T)[:, None] < lengths[None, :]).astype(dtype)
 
 
-def collate(examples: list[Example], kind: Kind, bos_id: int | None = None) -> Batch:
+def collate(examples: list[Example], kind: Kind, bos_id: int | None = None,
+            T: int | None = None) -> Batch:
+    """One padded batch; ``T`` pads further than the longest example (a rank's
+    share of a global batch is padded as the whole batch is)."""
     lengths = np.array([e.length for e in examples], dtype=np.int64)
-    T = int(lengths.max())
+    T = max(int(lengths.max()), T or 0)
     inputs, sublengths = {}, {}
     for name in examples[0].inputs:
         values = [e.inputs[name] for e in examples]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checkpoint import check_writable, load_checkpoint, save_checkpoint
+from .distributed import Single
 from .errors import SeqkitError
 from .models import Model, ModelSpec, SequenceModel, build_model
 from .optim import make_optimizer
@@ -101,11 +102,14 @@ class Run:
 
     # -- training --------------------------------------------------------------
     def fit(self, train: list, valid: list, out: str, progress: bool = True, log=print,
-            resumed_from: str | None = None, diagnostics=None) -> None:
+            resumed_from: str | None = None, diagnostics=None, dist=None) -> None:
         """Train from ``self.epoch`` up to ``config.epochs`` (a total), validating and
         checkpointing to ``out`` after every epoch. Stops early after ``patience``
-        epochs without improvement of the task's monitored metric."""
-        check_writable(out)
+        epochs without improvement of the task's monitored metric. With ``dist``
+        (``seqkit.distributed``) every rank trains and validates; rank 0 alone writes."""
+        dist = dist or Single()
+        if dist.is_root:
+            check_writable(out)
         if self.config.bptt and (Kind(self.task.kind) not in (Kind.MANY_TO_MANY, Kind.ONE_TO_MANY)
                                  or self.model.reads_ahead()):
             raise SeqkitError("--bptt (truncated BPTT) needs a unidirectional per-step task "
@@ -120,7 +124,8 @@ class Run:
         while self.epoch < c.epochs:
             try:
                 stats = train_epoch(self.model, self.optimizer, train, c, self.epoch, self.bos_id,
-                                    show_progress=progress, task=self.task, diagnostics=diagnostics)
+                                    show_progress=progress, task=self.task, diagnostics=diagnostics,
+                                    dist=dist)
                 # the epoch's last step can make the weights non-finite with a finite
                 # gradient: check them before they reach a checkpoint
                 check_weights(self.model, self.epoch)
@@ -131,6 +136,8 @@ class Run:
             for k, v in evaluate(self.model, self.task, valid, self.encoders,
                                  bos_id=self.bos_id).items():
                 record[f"valid_{k}"] = v
+            record = dist.broadcast_record(record)  # one decision on every rank
+            dist.check_same_weights(self.model)
             if not math.isfinite(record.get("valid_loss", 0.0)):
                 # finite but huge weights can still overflow: such a model is not kept either
                 raise NonFiniteError(f"the validation loss became {record['valid_loss']} in epoch "
@@ -138,12 +145,13 @@ class Run:
                                      f"{self._last_good(out, start, resumed_from)}")
             self.epoch += 1
             self.history.epochs.append(record)
-            self.save(out)
+            if dist.is_root:
+                self.save(out)
             best = self.history.best(self.task.monitor)
             if best is None and valid and self.epoch == 1:
                 log(f"Warning: task {self.task.name!r} monitors {self.task.monitor[0]!r}, which "
                     "evaluation does not report: no best checkpoint, no early stopping")
-            if best and best[1] == self.epoch - 1:
+            if best and best[1] == self.epoch - 1 and dist.is_root:
                 # out is the latest epoch (what --resume continues); the best one is kept beside it
                 ours, why = best_is_ours_to_replace(best_path(out), self.run_id, best[0],
                                                     self.task.monitor)

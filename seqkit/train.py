@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from .data import Batch, bucketed_batches, collate, time_chunks
+from .distributed import Single
 from .errors import SeqkitError
 from .examples import Kind, Output
 from .optim import clip_grad_norm, clip_grad_value, decayed_lr
@@ -77,18 +78,23 @@ def forward_loss(model, batch: Batch, reduction: str = "sum", state0=None, backw
 
 
 def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos_id=None,
-                show_progress: bool = True, task=None, diagnostics=None) -> dict:
+                show_progress: bool = True, task=None, diagnostics=None, dist=None) -> dict:
     """One pass over ``examples``; returns ``{"loss": nats per token, "tokens_per_s": ...}``.
     The task (if given) prepares the examples and batches them. A
-    ``seqkit.diagnostics.GradientDiagnostics`` adds its per-step gradient norms."""
+    ``seqkit.diagnostics.GradientDiagnostics`` adds its per-step gradient norms.
+    With ``dist`` (``seqkit.distributed``), each of its ranks works on its share of
+    global batches of ``dist.size * batch_size`` examples."""
+    dist = dist or Single()
     model.train()
-    model.seed_dropout(config.seed * 100_003 + epoch)
+    # each rank its own dropout masks (rank 0 draws what one process draws)
+    model.seed_dropout(config.seed * 100_003 + epoch + 1_000_003 * dist.rank)
     rng = np.random.default_rng([config.seed, epoch])
+    global_batch = config.batch_size * dist.size
     if task is not None:
         examples = task.prepare(examples, training=True, rng=rng)
-        order = task.batches(examples, config.batch_size, rng)
+        order = task.batches(examples, global_batch, rng)
     else:
-        order = bucketed_batches(examples, config.batch_size, rng)
+        order = bucketed_batches(examples, global_batch, rng)
     optimizer.lr = decayed_lr(config.lr, epoch, config.lr_decay)
     total, tokens, start = 0.0, 0.0, time.perf_counter()
 
@@ -102,12 +108,19 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
     watch = diagnostics.watch(model) if diagnostics is not None else contextlib.nullcontext()
     with np.errstate(over="ignore", invalid="ignore"), bar, watch:
         for idx in bar:
-            batch = collate([examples[i] for i in idx], model.kind, bos_id)
             state = None
-            for chunk in time_chunks(batch, config.bptt):
+            for chunk in _my_chunks(examples, idx, dist, model.kind, bos_id, config.bptt):
                 model.zero_grad()
-                loss, n, _, state = forward_loss(model, chunk, config.reduction, state)
+                loss, n, error = 0.0, 0, None
+                try:
+                    if chunk is not None:  # None: this rank's share of the batch is empty
+                        loss, n, _, state = forward_loss(model, chunk, config.reduction, state)
+                except SeqkitError as e:
+                    error = e
+                weight = (chunk.size if config.reduction == "sum" else n) if chunk is not None else 0
                 grads = model.grads()
+                # one process: unchanged; N ranks: the global batch's mean gradient and loss
+                loss, n, weight = dist.reduce_step(grads, loss, n, weight, error, model.backend)
                 # with no --clip-norm, an infinite bound still measures the norm
                 norm = clip_grad_norm(grads, config.clip_norm or math.inf)
                 check_finite(loss, norm, epoch)
@@ -118,11 +131,24 @@ def train_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, bos
                 optimizer.step(grads)
                 # truncated BPTT: the next window starts from this state, but no
                 # gradient flows back into this window (arrays carry no graph)
-                total += loss * (chunk.size if config.reduction == "sum" else n)
+                total += loss * weight
                 tokens += n
     elapsed = time.perf_counter() - start
     stats = {"loss": total / max(tokens, 1), "tokens_per_s": tokens / max(elapsed, 1e-9)}
     return stats if diagnostics is None else {**stats, **diagnostics.epoch()}
+
+
+def _my_chunks(examples, idx, dist, kind, bos_id, bptt):
+    """This rank's windows of the global batch ``idx``. Padded to the global batch's
+    T, so that every rank cuts the same number of truncated-BPTT windows (an empty
+    share is ``None`` once per window)."""
+    mine = dist.shard(idx)
+    if dist.size == 1:
+        return time_chunks(collate([examples[i] for i in mine], kind, bos_id), bptt)
+    T = max(examples[i].length for i in idx)
+    if not mine:
+        return [None] * (math.ceil(T / bptt) if bptt and T > bptt else 1)
+    return time_chunks(collate([examples[i] for i in mine], kind, bos_id, T=T), bptt)
 
 
 def check_finite(loss: float, norm: float, epoch: int) -> None:

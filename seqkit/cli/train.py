@@ -2,11 +2,15 @@
 task's own options show in ``seqkit train TASK --help``. No maths here."""
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import fields
 
 import click
 
+from ..backend import get_backend
 from ..diagnostics import GradientDiagnostics
+from ..distributed import Distributed, Single, launched_ranks
 from ..errors import SeqkitError
 from ..examples import Kind
 from ..outputs import check_fresh_out, output_lock
@@ -90,6 +94,9 @@ def make_train_command(task) -> click.Command:
                      help="Record ||dL/da<t>|| per time step (first recurrent layer) and how often "
                           "clipping fired, per epoch; --plot draws them as heat maps."),
         click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
+        click.Option(["--distributed"], is_flag=True,
+                     help="Data-parallel over the ranks of an MPI launch (mpiexec -n N ...): "
+                          "global batch N x --batch-size; rank 0 writes. See docs/distributed.md."),
         *[_option(*o, default=defaults.get(o[0].replace("-", "_"))) for o in MODEL_OPTIONS + TRAIN_OPTIONS],
         *task.options,
     ]
@@ -104,40 +111,78 @@ RESUMABLE = {"epochs", "lr", "lr_decay", "weight_decay", "clip_norm", "clip_valu
 
 
 def _train(task, data, out, resume, overwrite, backend, dtype, plot, quiet, diagnostics=False,
-           **given):
-    given = {k: v for k, v in given.items() if v is not None}
-    names = {f.name for f in fields(TrainConfig)}
-    task_options = {o.name: given.pop(o.name) for o in task.options if o.name in given}
-    check_fresh_out(out, overwrite, resume)
-    with output_lock(out):
-        if resume:
-            run = _resume(task, resume, given, task_options, dtype, backend)
-            splits = split_records(task, task.read(data, run.options), run.config.valid_fraction,
-                                   run.config.seed)
-        else:
-            settings = {**DEFAULT_MODEL, **task.defaults, **given}
-            config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
-            splits = split_records(task, task.read(data, task_options), config.valid_fraction,
-                                   config.seed)
-            run = Run.create(task, splits["train"], settings, config, task_options, backend,
-                             dtype or "float32")
-        train, valid = run.encode(splits["train"]), run.encode(splits.get("valid", []))
-        click.echo(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
-                   f"{describe(run.model)} on {run.model.backend.name}", err=True)
-        try:
-            run.fit(train, valid, out, progress=not quiet, log=lambda s: click.echo(s, err=True),
-                    resumed_from=resume, diagnostics=GradientDiagnostics() if diagnostics else None)
-        finally:
-            if plot and run.history.epochs:
-                from ..plot import plot_history
-
-                plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
-                click.echo(f"saved {plot}", err=True)
+           distributed=False, **given):
+    ranks = launched_ranks()
+    if not distributed and ranks > 1:
+        raise SeqkitError(f"this is one of {ranks} processes started by an MPI launcher: add "
+                          "--distributed to train them as one, or run seqkit without mpiexec")
+    if distributed and diagnostics:
+        raise SeqkitError("--diagnostics records one process's gradients: run it without "
+                          "--distributed")
+    dist = Distributed.connect() if distributed else Single()
+    try:
+        if dist.size > 1:
+            dist.agreed(lambda: get_backend(backend).select_device(dist.local_rank))
+        run = _train_ranks(task, data, out, resume, overwrite, backend, dtype, plot, quiet,
+                           diagnostics, dist, given)
+    except SeqkitError:
+        if not dist.is_root:
+            sys.exit(1)  # every rank has the same error; rank 0 prints it
+        raise
+    finally:
+        dist.close()
+    if not dist.is_root:
+        return
     click.echo(f"saved {out} (epoch {run.epoch})", err=True)
     best = run.history.best(task.monitor)
     if best:
         click.echo(f"best valid_{task.monitor[0]} {best[0]:.4f} at epoch {best[1] + 1}: "
                    f"{best_path(out)}", err=True)
+
+
+def _train_ranks(task, data, out, resume, overwrite, backend, dtype, plot, quiet, diagnostics,
+                 dist, given) -> Run:
+    given = {k: v for k, v in given.items() if v is not None}
+    names = {f.name for f in fields(TrainConfig)}
+    task_options = {o.name: given.pop(o.name) for o in task.options if o.name in given}
+    say = (lambda s: click.echo(s, err=True)) if dist.is_root else (lambda s: None)
+    with contextlib.ExitStack() as owned:
+        def claim_out():
+            if dist.is_root:  # one writer: rank 0 owns --out
+                check_fresh_out(out, overwrite, resume)
+                owned.enter_context(output_lock(out))
+
+        def build():
+            if resume:
+                run = _resume(task, resume, given, task_options, dtype, backend)
+                splits = split_records(task, task.read(data, run.options),
+                                       run.config.valid_fraction, run.config.seed)
+            else:
+                settings = {**DEFAULT_MODEL, **task.defaults, **given}
+                config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
+                splits = split_records(task, task.read(data, task_options), config.valid_fraction,
+                                       config.seed)
+                run = Run.create(task, splits["train"], settings, config, task_options, backend,
+                                 dtype or "float32")
+            return run, run.encode(splits["train"]), run.encode(splits.get("valid", []))
+
+        dist.agreed(claim_out)
+        run, train, valid = dist.agreed(build)
+        dist.agreed(lambda: dist.broadcast_state(run))  # rank 0's initial (or resumed) state
+        ranks = f", {dist.size} ranks" if dist.size > 1 else ""
+        say(f"{task.name}: {len(train)} training / {len(valid)} validation examples, "
+            f"{describe(run.model)} on {run.model.backend.name}{ranks}")
+        try:
+            run.fit(train, valid, out, progress=not quiet and dist.is_root, log=say,
+                    resumed_from=resume, diagnostics=GradientDiagnostics() if diagnostics else None,
+                    dist=dist)
+        finally:
+            if plot and run.history.epochs and dist.is_root:
+                from ..plot import plot_history
+
+                plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
+                say(f"saved {plot}")
+    return run
 
 
 def _resume(task, resume, given, task_options, dtype, backend) -> Run:

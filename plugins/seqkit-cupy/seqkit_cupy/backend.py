@@ -77,6 +77,29 @@ class CupyBackend(Backend):
     def synchronize(self) -> None:
         self._cp.cuda.get_current_stream().synchronize()
 
+    # -- data-parallel training: NCCL on the GPU, MPI only to hand out its id ------
+    def select_device(self, local_rank: int) -> None:
+        # one GPU per rank: NCCL refuses two ranks of one communicator on one device
+        self._cp.cuda.Device(local_rank % self._cp.cuda.runtime.getDeviceCount()).use()
+
+    def allreduce_sum(self, comm, buf) -> None:
+        from cupy.cuda import nccl
+
+        communicators = self.__dict__.setdefault("_nccl", {})
+        key = id(comm)
+        if key not in communicators:
+            uid = np.zeros(128, dtype=np.int64)  # NCCL_UNIQUE_ID_BYTES
+            if comm.Get_rank() == 0:
+                uid[:] = nccl.get_unique_id()
+            comm.Bcast(uid, root=0)
+            communicators[key] = nccl.NcclCommunicator(comm.Get_size(),
+                                                       tuple(int(v) for v in uid), comm.Get_rank())
+        kinds = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
+        stream = self._cp.cuda.get_current_stream()
+        communicators[key].allReduce(buf.data.ptr, buf.data.ptr, buf.size, kinds[str(buf.dtype)],
+                                     nccl.NCCL_SUM, stream.ptr)
+        stream.synchronize()
+
 
 def _lazy(cell: str, which: str):
     """``seqkit_cupy.<cell>.<cell>_<which>``, its module imported on the first call.
