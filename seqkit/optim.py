@@ -1,10 +1,9 @@
-"""Optimizers over a flat dict of parameters, gradient clipping, learning-rate decay.
+"""Optimizers over a flat dict of parameters, learning-rate decay (and clipping, from ``.clip``).
 
-Every optimizer follows ``torch.optim``'s update formulas exactly (weight
-decay is L2 added to the gradient, ``g <- g + wd * p``), so a run can be
-checked step by step against PyTorch. Parameters are updated **in place**:
-layers that hold the same arrays see the new values without reloading.
-Everything is written against the arrays' own module ``xp`` (NumPy, CuPy).
+Every optimizer follows ``torch.optim``'s update formulas exactly (weight decay is L2 added to
+the gradient, ``g <- g + wd * p``), so a run can be checked step by step against PyTorch.
+Parameters are updated **in place**: layers that hold the same arrays see the new values
+without reloading. Everything is written against the arrays' own module ``xp`` (NumPy, CuPy).
 
 Notation per parameter ``p`` with gradient ``g``, learning rate ``lr``,
 step count ``t`` (1 at the first step):
@@ -15,6 +14,8 @@ step count ``t`` (1 at the first step):
              p <- p - lr*d  (momentum: b <- mu*b + d;  p <- p - lr*b)
     Adam     m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2
              p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+    SparseAdam  Adam's moments on the rows R a row-sparse gradient touched only (lazy):
+             p[R] <- p[R] - lr sqrt(1-b2^t)/(1-b1^t) * m[R] / (sqrt(v[R]) + eps)
 """
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from . import rows
 from .backend import array_module, to_host
+from .clip import clip_grad_norm, clip_grad_value  # noqa: F401  (re-exported)
 from .errors import SeqkitError, short_list
 
 
 def _to_numpy(a) -> np.ndarray:
-    # a copy, so a saved state never aliases a slot that later steps modify
-    return np.array(to_host(a), copy=True)
+    return np.array(to_host(a), copy=True)  # a copy: a saved state never aliases a slot
 
 
 class Optimizer:
@@ -214,16 +216,64 @@ class Adam(Optimizer):
         super().__init__(params, lr, weight_decay, to_numpy)
 
     def _update(self, p, g, s):
+        # torch's formula op for op, into two scratch buffers: no temporaries of p's size
         (b1, b2), m, v = self.betas, s["m"], s["v"]
-        m += (1 - b1) * (g - m)  # PyTorch's lerp form of b1*m + (1-b1)*g
+        tmp, tmp2 = self._scratch(p)
+        self.xp.subtract(g, m, out=tmp)
+        tmp *= 1 - b1
+        m += tmp                 # PyTorch's lerp form of b1*m + (1-b1)*g
         v *= b2
-        v += (1 - b2) * g * g
-        step_size = self.lr / (1 - b1 ** self.t)
-        denom = self.xp.sqrt(v) / math.sqrt(1 - b2 ** self.t) + self.eps
-        p -= step_size * m / denom
+        self.xp.multiply(g, 1 - b2, out=tmp)
+        tmp *= g
+        v += tmp
+        self.xp.sqrt(v, out=tmp)           # denom = sqrt(v) / sqrt(1 - b2^t) + eps
+        tmp /= math.sqrt(1 - b2 ** self.t)
+        tmp += self.eps
+        self.xp.multiply(m, self.lr / (1 - b1 ** self.t), out=tmp2)   # step_size * m
+        tmp2 /= tmp
+        p -= tmp2
+
+    def _scratch(self, p):
+        """Two work arrays shaped like p: views of two buffers as big as the largest parameter."""
+        bufs = getattr(self, "_bufs", None)
+        if bufs is None or bufs[0].size < p.size or bufs[0].dtype != p.dtype:
+            size = max(int(q.size) for q in self.params.values())
+            bufs = self._bufs = (self.xp.empty(size, p.dtype), self.xp.empty(size, p.dtype))
+        return tuple(b[:p.size].reshape(p.shape) for b in bufs)
 
 
-OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}
+class SparseAdam(Adam):
+    """Lazy Adam, as ``torch.optim.SparseAdam``: of a row-sparse gradient (an embedding's,
+    ``seqkit.rows``) only the touched rows are updated, moments and weights (global step's
+    bias correction), so a step costs the batch's rows, not the vocabulary. Every other
+    parameter gets ``Adam``'s dense update (torch: SparseAdam + Adam). No weight decay."""
+
+    name = "sparse-adam"
+
+    def __init__(self, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, to_numpy=None):
+        if weight_decay:
+            raise SeqkitError("sparse-adam has no weight decay (as torch's SparseAdam); use adam")
+        super().__init__(params, lr, 0.0, betas, eps, to_numpy)
+
+    def _update(self, p, g, s):
+        if not rows.is_row_sparse(g) or p.ndim < 2:
+            return super()._update(p, g, s)
+        R = rows.touched_rows(g)
+        if R is None:  # marked dense (summed over processes): the rows holding any
+            R = self.xp.flatnonzero(self.xp.any(g.reshape(g.shape[0], -1) != 0, axis=1))
+        if R.size == 0:
+            return
+        (b1, b2), m, v = self.betas, s["m"], s["v"]
+        g_R, m_R, v_R = g[R], m[R], v[R]
+        m_R += (1 - b1) * (g_R - m_R)
+        v_R += (1 - b2) * (g_R * g_R - v_R)
+        m[R], v[R] = m_R, v_R
+        step_size = self.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        p[R] -= step_size * m_R / (self.xp.sqrt(v_R) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam,
+              "sparse-adam": SparseAdam}
 
 
 def make_optimizer(name: str, params: dict, lr: float, **kw) -> Optimizer:
@@ -236,42 +286,6 @@ def make_optimizer(name: str, params: dict, lr: float, **kw) -> Optimizer:
     except TypeError as e:
         raise SeqkitError(f"optimizer {name!r}: {e}") from None
     return cls(params, lr, **kw)
-
-
-# -- gradient clipping ------------------------------------------------------
-def clip_grad_norm(grads: dict, max_norm: float) -> float:
-    """Scale all gradients in place so their global L2 norm
-    ``||g|| = sqrt(sum_k sum_i g_ki^2)`` is at most ``max_norm``, by
-    ``min(1, max_norm / (||g|| + 1e-6))`` as ``torch.nn.utils.clip_grad_norm_``.
-
-    Returns ``||g||`` before clipping. The squares are summed in float64 so
-    large float32 gradients (|g| > 1.8e19) do not overflow to an infinite
-    norm that would zero every gradient. A non-finite norm (NaN/inf
-    gradients) is returned and the gradients are left alone: scaling by 0 or
-    NaN would only hide the blow-up.
-    """
-    if not max_norm > 0:
-        raise SeqkitError(f"max_norm must be positive, not {max_norm!r}")
-    if not grads:
-        return 0.0
-    # summed on the device, read back once: one host sync per step, not per tensor
-    total = sum(array_module(g).dot(g64, g64) for g in grads.values()
-                for g64 in [g.astype(array_module(g).float64, copy=False).ravel()])
-    norm = math.sqrt(float(total))
-    coef = max_norm / (norm + 1e-6)
-    if math.isfinite(norm) and coef < 1:
-        for g in grads.values():
-            g *= coef
-    return norm
-
-
-def clip_grad_value(grads: dict, value: float) -> None:
-    """Clip every gradient entry in place to ``[-value, value]`` (the course
-    clips to [-5, 5] against exploding gradients)."""
-    if not value > 0:
-        raise SeqkitError(f"clip value must be positive, not {value!r}")
-    for g in grads.values():
-        array_module(g).clip(g, -value, value, out=g)
 
 
 # -- learning-rate decay ------------------------------------------------------

@@ -123,7 +123,7 @@ def test_user_mistakes():
         SGD(p, lr=0.1).step({"w": np.zeros(3)})
     with pytest.raises(SeqkitError):
         SGD({}, lr=0.1)
-    assert set(OPTIMIZERS) == {"sgd", "adagrad", "rmsprop", "adam"}
+    assert set(OPTIMIZERS) == {"sgd", "adagrad", "rmsprop", "adam", "sparse-adam"}
 
 
 def test_clip_grad_norm_matches_torch():
