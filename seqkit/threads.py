@@ -16,9 +16,13 @@ The policy, per GEMM (``gemm(m, n, k)`` around it):
   batched input projection and weight gradients of a big layer get more.
 * *free cores*: the cores this process may use (its affinity mask) minus the
   CPU time other processes used over the last ~0.25 s, read from
-  ``/proc/stat`` (Linux; elsewhere every core counts as free). Work at a
-  lower priority than ours (``nice``) does not count: the scheduler gives
-  way to us. So a second training on the cores sends both to one thread each.
+  ``/proc/stat`` (Linux; elsewhere every core counts as free). Niced work
+  counts too: with the kernel's autogroups (``sched_autogroup_enabled``, the
+  default of desktop and many server kernels) ``nice`` orders processes only
+  within one session, and a ``nice -n 19`` training started from another
+  shell took half of our core here. Only where autogroups are off and we are
+  not niced ourselves is niced work left out (the scheduler then gives way to
+  us). So a second training on the cores sends both to one thread each.
 * *cap*: ``SEQKIT_THREADS`` or ``set_threads(n)`` (``seqkit --threads N``)
   fixes the count of every GEMM to ``n`` (no policy); ``auto`` (the default)
   lets the policy decide up to the usable cores.
@@ -84,20 +88,29 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _autogroups() -> bool:
+    """Whether the scheduler's autogroups may be on (then nice works within a session only)."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return f.read().strip() != "0"
+    except OSError:
+        return True
+
+
 class _Load:
     """The CPU time other processes used recently, in cores (``/proc/stat``
-    minus this process's own time; niced work only when we are niced too)."""
+    minus this process's own time; niced work too, see the module docstring)."""
 
     def __init__(self):
         self.at, self.busy, self.own, self.others = None, 0.0, 0.0, 0.0
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.niced = hasattr(os, "nice") and os.nice(0) > 0
+        self.count_nice = (hasattr(os, "nice") and os.nice(0) > 0) or _autogroups()
 
     def _read(self):
         with open("/proc/stat") as f:
             user, nice, system, _idle, _iowait, irq, softirq, steal = (
                 int(v) for v in f.readline().split()[1:9])
-        busy = user + system + irq + softirq + steal + (nice if self.niced else 0)
+        busy = user + system + irq + softirq + steal + (nice if self.count_nice else 0)
         t = os.times()
         return busy / self.tick, t.user + t.system
 
