@@ -15,7 +15,9 @@ the whole epoch and the time spent in the step's allreduce, which includes waiti
 for the slowest rank. Printed per task and N: global training tokens/s, the speed-up
 over 1 rank, the allreduce share of a step, and the measured allreduce time of the
 packed gradient buffer alone (median of 50). The machine's load average is printed
-with the table: these numbers mean little when other jobs share the cores.
+with the table: these numbers mean little when other jobs share the cores. Then the
+scaling model of docs/distributed.md: the weak-scaling efficiency at 8-64 ranks from
+the one-rank step time and the gradient buffer's size on two typical networks.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ DATA = {
     "chars": None,  # the bundled sample
     "ner": SHARED / "ner" / "conll2003",
     "music-poly": SHARED / "music" / "boulanger2012" / "jsb_chorales.json.gz",
-    "dna-classify": SHARED / "dna" / "uci_splice",
+    "dna-classify": SHARED / "dna" / "uci_splice" / "splice.data.gz",
 }
 
 
@@ -76,10 +78,11 @@ def worker(args) -> None:
     train = run.encode(splits["train"])
 
     class Timed(Distributed):
-        seconds = 0.0
+        seconds, calls = 0.0, 0
 
         def reduce_step(self, *a, **kw):
             t = time.perf_counter()
+            Timed.calls += 1
             try:
                 return super().reduce_step(*a, **kw)
             finally:
@@ -95,7 +98,7 @@ def worker(args) -> None:
     subset = [train[i] for i in sorted(rng.permutation(len(train))[:n])]
     train_epoch(run.model, run.optimizer, subset[: config.batch_size * dist.size], config, 0,
                 run.bos_id, show_progress=False, task=task, dist=dist)  # warm-up
-    Timed.seconds = 0.0
+    Timed.seconds = Timed.calls = 0
     MPI.COMM_WORLD.Barrier()
     start = time.perf_counter()
     stats = train_epoch(run.model, run.optimizer, subset, config, 0, run.bos_id,
@@ -114,8 +117,42 @@ def worker(args) -> None:
         print(json.dumps({"task": name, "ranks": dist.size, "tokens_per_s": stats["tokens_per_s"],
                           "seconds": elapsed, "allreduce_share": Timed.seconds / elapsed,
                           "allreduce_ms": 1e3 * statistics.median(times), "params": params,
+                          "step_ms": 1e3 * (elapsed - Timed.seconds) / max(Timed.calls, 1),
                           "batch_size": config.batch_size}))
     dist.close()
+
+
+#: networks of the scaling model: (name, bandwidth in bytes/s, latency in s), typical
+#: sustained MPI figures (not peaks) for a cluster's interconnect
+NETWORKS = [("10 GbE (TCP)", 1.1e9, 50e-6), ("InfiniBand HDR100", 11e9, 2e-6)]
+MODEL_RANKS = [8, 16, 32, 64]
+
+
+def allreduce_seconds(n_bytes: float, ranks: int, bandwidth: float, latency: float) -> float:
+    """Rabenseifner's allreduce (reduce-scatter + allgather, what MPICH and Open MPI pick
+    for large buffers): 2 log2(N) latencies and 2 (N-1)/N of the buffer over each link."""
+    import math
+
+    return 2 * math.log2(ranks) * latency + 2 * (ranks - 1) / ranks * n_bytes / bandwidth
+
+
+def model_table(rows) -> str:
+    """Weak-scaling efficiency E(N) = t_c / (t_c + t_pack + t_allreduce(N)) from the
+    measured one-rank step time t_c, the measured one-rank cost of packing and
+    unpacking the buffer t_pack, and the float32 gradient buffer of 4 P bytes."""
+    lines = ["| task | parameters | t_c (ms) | t_pack (ms) | network | "
+             + " | ".join(f"E({n})" for n in MODEL_RANKS) + " |",
+             "|---|---:|---:|---:|---|" + "---:|" * len(MODEL_RANKS)]
+    for r in rows:
+        if r["ranks"] != 1:
+            continue
+        t_c, t_pack = r["step_ms"] / 1e3, r["allreduce_ms"] / 1e3
+        for net, bw, lat in NETWORKS:
+            effs = [t_c / (t_c + t_pack + allreduce_seconds(4 * r["params"] + 16, n, bw, lat))
+                    for n in MODEL_RANKS]
+            lines.append(f"| {r['task']} | {r['params']:,} | {1e3 * t_c:.1f} | {1e3 * t_pack:.2f} | {net} | "
+                         + " | ".join(f"{100 * e:.0f} %" for e in effs) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -155,8 +192,11 @@ def main(argv=None) -> None:
             print(f"| {r['task']} | {r['params']:,} | {r['batch_size']} | {r['ranks']} | "
                   f"{r['tokens_per_s']:,.0f} | {r['speedup']:.2f} | {100 * r['allreduce_share']:.1f} % "
                   f"| {r['allreduce_ms']:.2f} |")
+        print("\nThe scaling model (weak scaling, the measured one-rank step time t_c):\n")
+        print(model_table(rows))
     else:
         print(f"load average: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
+        print(model_table(rows))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from .errors import SeqkitError
+from .rows import mark_dense
 
 #: what launchers set in each process: (size variable, rank variable)
 LAUNCHER_VARIABLES = (("PMI_SIZE", "PMI_RANK"),                        # MPICH, Intel MPI (hydra)
@@ -223,13 +224,12 @@ class Distributed(Single):
         xp = _array_module(arrays[0])
         n = sum(int(a.size) for a in arrays)
         buf = self._buffer(xp, n + 4, arrays[0].dtype)
-        offset = 0
-        for a in arrays:
-            buf[offset:offset + a.size] = a.reshape(-1)
-            offset += a.size
         if error is not None:
             weight, loss, n_tokens = 0.0, 0.0, 0.0
-        buf[:n] *= weight
+        offset = 0
+        for a in arrays:  # copy and weight in one pass over memory
+            xp.multiply(a.reshape(-1), weight, out=buf[offset:offset + a.size])
+            offset += a.size
         buf[n:] = xp.asarray([weight * loss, weight, n_tokens, float(error is not None)],
                              dtype=buf.dtype)
         with self._collective("a gradient allreduce"):
@@ -239,21 +239,18 @@ class Distributed(Single):
                 backend.allreduce_sum(self.comm, buf)
         total_loss, total_weight, total_tokens, failed = (float(v) for v in _to_host(buf[n:]))
         if failed:
-            self._find_and_raise(error)
-        if total_weight > 0:
-            buf[:n] /= total_weight
+            self._agree(error, "an error report")  # raises on every rank
+        scale = 1.0 / total_weight if total_weight > 0 else 0.0
         offset = 0
         for a in arrays:
-            a[...] = buf[offset:offset + a.size].reshape(a.shape)
+            segment = buf[offset:offset + a.size]
+            if a.flags.c_contiguous:  # reshape(-1) is then a view: unpack and scale in one pass
+                xp.multiply(segment, scale, out=a.reshape(-1))
+            else:
+                a[...] = (segment * scale).reshape(a.shape)
+            mark_dense(a)  # other ranks' rows are in it now (seqkit.rows)
             offset += a.size
         return (total_loss / total_weight if total_weight else 0.0), total_tokens, total_weight
-
-    def _find_and_raise(self, error):
-        flag = np.array([self.rank if error is not None else self.size], dtype=np.int64)
-        first = np.empty_like(flag)
-        with self._collective("an error report"):
-            self.comm.Allreduce(flag, first, op=self.MPI.MIN)
-        self._raise_from(int(first[0]), error)
 
     def _buffer(self, xp, n: int, dtype):
         key = (xp.__name__, n, str(dtype))
