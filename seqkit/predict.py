@@ -10,9 +10,16 @@ from .sampling import greedy_decode
 from .train import split_per_example
 
 
-def predict_records(run, records: list, batch_size: int = 64) -> list[Output]:
-    """One ``Output`` per raw record (windows stitched back by the task)."""
+def predict_records(run, records: list, batch_size: int = 64,
+                    probabilities: bool | None = None) -> list[Output]:
+    """One ``Output`` per raw record (windows stitched back by the task).
+
+    ``probabilities`` False: labels only, each ``Output.probs`` None (a CRF then
+    runs Viterbi alone, not its marginals too); None: the task's
+    ``prediction_probabilities`` (True unless the task says it never reads them)."""
     task, enc, model = run.task, run.encoders, run.model
+    if probabilities is None:
+        probabilities = getattr(task, "prediction_probabilities", True)
     examples = [task.encode(r, enc) for r in records]
     model.eval()
     if model.kind == Kind.ENCODER_DECODER:
@@ -29,9 +36,11 @@ def predict_records(run, records: list, batch_size: int = 64) -> list[Output]:
         for idx in task.batches(prepared, batch_size, None):
             batch = collate([prepared[i] for i in idx], model.kind, run.bos_id)
             z, _ = model.predict(batch)
-            probs = model.head.probabilities(z, batch.lengths)
             labels = model.head.decode(z, batch.lengths)
-            outputs += split_per_example(probs, labels, batch, model.kind)
+            # without probabilities the labels stand in for them while splitting, then go
+            probs = model.head.probabilities(z, batch.lengths) if probabilities else labels
+            split = split_per_example(probs, labels, batch, model.kind)
+            outputs += split if probabilities else [Output(None, o.labels) for o in split]
     return task.stitch(outputs, prepared, examples)
 
 

@@ -1,8 +1,14 @@
 """A recurrent encoder over the characters of each word (the NER feature).
 
-Every word of the batch goes through the character RNN in one kernel call:
-the words become the examples of one (L_max, N_words) batch whose lengths are
-the word lengths, so the kernel's ragged-length machinery does the rest.
+Every distinct word of the batch goes through the character RNN once: each
+token gets the states of its type ("the", "," and "." are read once per batch,
+not hundreds of times), and backward sums the gradients of a type's tokens
+before the RNN's backward (the chain rule for a shared input), so outputs and
+gradients equal the per-token computation. The types become the examples of a
+few (L_max, N_types) kernel calls, one per band of word lengths (up to 4, 8,
+16, ... characters; a band of fewer than ``MIN_GROUP`` types joins the next), so
+a 30-letter word does not pad the hundreds of short ones to 30 steps; within a
+call the kernel's ragged-length machinery does the rest.
 
     ids : (T, B, L) character ids of word t of sentence b (ragged: the first
           ``sublengths[t, b]`` are real, ``ctx.sublengths[input]``)
@@ -18,9 +24,46 @@ from .embedding import Embedding
 from .readout import LastStep
 from .recurrent import Recurrent
 
+#: fewest word types of one kernel call (a smaller length band joins the next)
+MIN_GROUP = 64
+
+
+def word_types(chars: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct words among ``chars`` (N, L) host ids whose first ``lengths`` (N,)
+    entries are real: (first, inverse), with word ``first[inverse[n]]`` equal to word n.
+    Two words are the same when their lengths and real characters are (what pads them
+    is ignored)."""
+    L = chars.shape[1]
+    real = np.arange(L)[None, :] < lengths[:, None]
+    key = np.empty((len(chars), L + 1), dtype=np.int64)
+    key[:, 0] = lengths
+    key[:, 1:] = np.where(real, chars, 0)
+    rows = key.view(np.dtype((np.void, key.itemsize * (L + 1)))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def length_groups(lengths: np.ndarray, min_size: int | None = None) -> list[np.ndarray]:
+    """Indices of ``lengths`` (N,) in bands of lengths up to 4, 8, 16, ...; a band with
+    fewer than ``min_size`` (default ``MIN_GROUP``) members joins the next longer one
+    (the last band, the one before)."""
+    min_size = MIN_GROUP if min_size is None else min_size
+    band = np.maximum(np.ceil(np.log2(np.maximum(lengths, 1))), 2).astype(np.int64)
+    groups, pending = [], []
+    for b in np.unique(band):
+        pending.append(np.nonzero(band == b)[0])
+        if sum(len(p) for p in pending) >= min_size:
+            groups.append(np.concatenate(pending))
+            pending = []
+    if pending:
+        groups = groups[:-1] + [np.concatenate(groups[-1:] + pending)]
+    return groups
+
 
 class CharEncoder(Layer):
     type_name = "char_encoder"
+    #: read each distinct word of a batch once (False: every token, for tests and timing)
+    per_type = True
 
     def __init__(self, input: str, num_embeddings: int, embedding_dim: int, hidden_size: int,
                  cell: str = "lstm", bidirectional: bool = True, backend=None,
@@ -64,18 +107,41 @@ class CharEncoder(Layer):
             return out, lambda d: None
         word_len = sub[t_idx, b_idx].astype(np.int64)
         ti, bi = self.xp.asarray(t_idx), self.xp.asarray(b_idx)
-        chars = ids[ti, bi, : int(word_len.max())].T          # (L_max, N_words)
-        wctx = Context(lengths=word_len, training=ctx.training)
-        e, bp_e = self.embedding.begin_update(chars, wctx)
+        host = self.backend.to_numpy(ids)[t_idx, b_idx, :int(word_len.max())]  # (N_words, L)
+        if self.per_type:
+            first, inverse = word_types(host, word_len)
+            lengths = word_len[first]
+            groups = length_groups(lengths)
+        else:  # every token its own example, in one call
+            first, inverse, lengths = np.arange(len(host)), None, word_len
+            groups = [first]
+        final = self.xp.empty((len(first), self.output_size), dtype=self.dtype)
+        backprops = []
+        for g in groups:
+            chars = np.ascontiguousarray(host[first[g], :int(lengths[g].max())].T)  # (L_g, N_g)
+            wctx = Context(lengths=lengths[g], training=ctx.training)
+            e, bp_e = self.embedding.begin_update(self.xp.asarray(chars), wctx)
+            rows = self.xp.asarray(g)
+            if predict:
+                final[rows] = self.readout.predict(self.recurrent.predict(e, wctx), wctx)
+                continue
+            y, bp_r = self.recurrent.begin_update(e, wctx)
+            final[rows], bp_f = self.readout.begin_update(y, wctx)
+            backprops.append((rows, bp_e, bp_r, bp_f))
+        if inverse is not None:
+            inverse = self.xp.asarray(inverse)
+        out[ti, bi] = final if inverse is None else final[inverse]
         if predict:
-            out[ti, bi] = self.readout.predict(self.recurrent.predict(e, wctx), wctx)
             return out, None
-        y, bp_r = self.recurrent.begin_update(e, wctx)
-        final, bp_f = self.readout.begin_update(y, wctx)
-        out[ti, bi] = final
 
         def backprop(d_out):
-            bp_e(bp_r(bp_f(d_out[ti, bi])))
+            d_final = d_out[ti, bi]
+            if inverse is not None:  # a type's tokens share its states: their gradients add
+                d_types = self.xp.zeros(final.shape, dtype=d_final.dtype)
+                self.backend.scatter_add(d_types, inverse, d_final)
+                d_final = d_types
+            for rows, bp_e, bp_r, bp_f in backprops:
+                bp_e(bp_r(bp_f(d_final[rows])))
             return None  # character ids carry no gradient
 
         return out, backprop

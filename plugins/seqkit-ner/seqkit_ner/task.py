@@ -61,6 +61,9 @@ UNK = "<unk>"
 #: characters of a word read by the character encoder (longer words: their first
 #: MAX_CHARS - 5 and last 5, so suffixes are kept)
 MAX_CHARS = 30
+#: words whose features ``encode`` keeps (a dict, emptied when full): a word's
+#: vocabulary id, casing and character ids are worked out once, not per token
+FEATURE_CACHE = 200_000
 _DIGITS = re.compile(r"\d")
 
 
@@ -108,6 +111,8 @@ class NERTask(Task):
                 "dropout": 0.5, "optimizer": "adam", "lr": 1e-3, "lr_decay": 0.95, "clip_norm": 5.0,
                 "batch_size": 16, "epochs": 16, "patience": 5, "reduction": "sum"}
     monitor = ("f1", "max")
+    #: predictions are tags: predict runs Viterbi without the CRF's marginals
+    prediction_probabilities = False
     options = [
         click.Option(["--train"], type=click.Path(dir_okay=False), default=None,
                      help="Training file (instead of the one found in --data)."),
@@ -201,17 +206,26 @@ class NERTask(Task):
         if cached is None or cached[0] is not encoders:
             self._cache = (encoders, {w: i for i, w in enumerate(encoders["words"])},
                            {c: i for i, c in enumerate(encoders["chars"])},
-                           {t: i for i, t in enumerate(encoders["tags"])})
+                           {t: i for i, t in enumerate(encoders["tags"])}, {})
         return self._cache[1:]
 
     def encode(self, record: Sentence, encoders):
-        words, chars, tags = self._lookup(encoders)
-        ids = np.array([words.get(normalise(w), 0) for w in record.words], dtype=np.int64)
+        words, chars, tags, known = self._lookup(encoders)
+        features = []
+        for w in record.words:
+            f = known.get(w)
+            if f is None:
+                if len(known) >= FEATURE_CACHE:
+                    known.clear()
+                char_ids = np.array([chars.get(c, 0) for c in _clip(w)], dtype=np.int64)
+                char_ids.flags.writeable = False  # shared by every token of the word
+                f = known[w] = (words.get(normalise(w), 0), casing(w), char_ids)
+            features.append(f)
+        ids = np.array([f[0] for f in features], dtype=np.int64)
         counts = encoders["counts"]
         x = {"words": ids,
-             "case": np.array([casing(w) for w in record.words], dtype=np.int64),
-             "chars": [np.array([chars.get(c, 0) for c in _clip(w)], dtype=np.int64)
-                       for w in record.words]}
+             "case": np.array([f[1] for f in features], dtype=np.int64),
+             "chars": [f[2] for f in features]}
         y = None
         if record.tags is not None:
             missing = [t for t in record.tags if t not in tags]
@@ -221,8 +235,10 @@ class NERTask(Task):
                                   f"(types: {', '.join(sorted({t[2:] for t in tags if t != 'O'}))})")
             y = np.array([tags[t] for t in record.tags], dtype=np.int64)
         # word dropout: a word seen c times in training becomes <unk> with chance a / (a + c)
+        # (training examples only: they have tags)
         a = encoders["word_dropout"]
-        unk_p = None if not a else np.array([a / (a + counts[i]) if i else 0.0 for i in ids])
+        unk_p = None if not a or y is None else np.array([a / (a + counts[i]) if i else 0.0
+                                                          for i in ids])
         return Example(x, y, {"unk_p": unk_p})
 
     def dims(self, encoders):

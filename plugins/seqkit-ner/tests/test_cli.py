@@ -123,3 +123,25 @@ def test_directory_without_train_file(tmp_path):
     (tmp_path / "test.txt").write_text("John B-PER\n")
     one_line_error(run_seqkit("train", "ner", "--data", tmp_path, "--out", tmp_path / "m.npz"),
                    "no train file")
+
+
+def test_fast_prediction_gives_the_tags_of_the_full_computation(trained, toy_data, monkeypatch):
+    """predict skips the CRF marginals (NER never reads them) and reads each word type's
+    characters once per batch; the tags must be those of marginals + per-token reading."""
+    from seqkit_ner.task import NERTask
+
+    from seqkit import CharEncoder
+    from seqkit.predict import predict_records
+    from seqkit.run import Run
+
+    run = Run.load(trained)
+    records = run.task.read_inputs(str(toy_data / "test.txt"), run.encoders)
+    assert NERTask.prediction_probabilities is False
+    fast = predict_records(run, records)
+    assert all(o.probs is None for o in fast)
+    monkeypatch.setattr(CharEncoder, "per_type", False)
+    full = predict_records(run, records, probabilities=True)
+    assert [o.probs.shape for o in full] == [(len(r.words), len(run.encoders["tags"])) for r in records]
+    np.testing.assert_allclose([o.probs.sum(1) for o in full][0], 1.0, atol=1e-5)
+    assert [o.labels.tolist() for o in fast] == [o.labels.tolist() for o in full]
+    assert len({t for o in fast for t in o.labels.tolist()}) > 2  # entities are predicted

@@ -75,3 +75,21 @@ def test_pretrained_vectors(tmp_path):
     (tmp_path / "bad.txt").write_text("a 1 2\nb 1\n")
     with pytest.raises(SeqkitError, match="bad.txt:2: 1 numbers, expected 2"):
         read_vectors(str(tmp_path / "bad.txt"), ["a", "b"])
+
+
+def test_encode_keeps_word_features_and_gives_what_a_fresh_task_gives(monkeypatch):
+    import seqkit_ner.task as task_module
+
+    task = NERTask()
+    enc = task.build_encoders(TRAIN, {})
+    monkeypatch.setattr(task_module, "FEATURE_CACHE", 3)  # emptied now and then on the way
+    sentences = [Sentence(["Bo", "met", "Bo", "in", "OSLO", "1999", "Bo"]), TRAIN[0], TRAIN[1]]
+    again = [task.encode(s, enc) for s in sentences * 2]
+    for s, ex in zip(sentences * 2, again):
+        fresh = NERTask().encode(s, enc)
+        for name in ("words", "case"):
+            assert ex.x[name].tolist() == fresh.x[name].tolist()
+        assert [c.tolist() for c in ex.x["chars"]] == [c.tolist() for c in fresh.x["chars"]]
+    assert not again[0].x["chars"][0].flags.writeable  # shared between tokens: read-only
+    assert len(task._cache[-1]) <= 3
+    assert again[0].meta["unk_p"] is None  # untagged input: no word dropout to prepare
