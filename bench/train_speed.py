@@ -1,0 +1,339 @@
+"""Whole training epochs of a task's default model in seqkit against the same model,
+data order and loss in PyTorch, alternating in one process.
+
+Usage (from the repository root):
+
+    python bench/train_speed.py                        # chars (LSTM), 6 epochs per contender
+    python bench/train_speed.py --cell gru
+    python bench/train_speed.py --settings auto 1 2    # seqkit's --threads settings to alternate
+    python bench/train_speed.py --load 1               # one `seqkit train chars` beside it
+    python bench/train_speed.py --load 1 --load-threads 2   # ... an old-style 2-thread one
+    python bench/train_speed.py --processes            # whole `seqkit train` processes vs torch
+                                                       # ones, start-up included
+    python bench/train_speed.py --memory               # peak memory of a training step
+    python bench/train_speed.py --task ner --data PATH --no-torch   # seqkit only, any task
+
+Contenders: seqkit with each ``--settings`` value (``seqkit.threads.set_threads``:
+``auto`` is the default policy, ``1`` one thread, ``2`` every GEMM on 2 threads
+as numpy's BLAS does by default) and torch (optional, never a dependency)
+with its own defaults (``torch.get_num_threads()`` threads, OpenMP's default wait
+policy). Round r runs epoch r of every contender, one after another, each on
+its own model (torch's starts from seqkit's initial weights; PyTorch's
+state_dict names are seqkit's). Both see the same batches (the task's
+``prepare``/``batches`` with ``default_rng([seed, epoch])``, as ``seqkit
+train``), the same ragged lengths (torch: packed sequences), the loss summed
+over steps and averaged over examples, Adam, clipping at the task's norm.
+Each round starts with the next contender in turn. Reported: the median epoch
+time, tokens per second, and each contender's time over torch's and over
+seqkit's one-thread time.
+
+``--load N`` starts N ``seqkit train chars`` (default settings, or
+``--threads K`` with ``--load-threads K``) before the first round and stops
+them after the last, so every contender runs under the same contention.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import fields
+
+import numpy as np
+
+
+def _parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", default="chars")
+    p.add_argument("--data", default="dinos", help="the task's data (default: the bundled dinos)")
+    p.add_argument("--cell", default=None, help="override the task's default cell (lstm, gru, rnn)")
+    p.add_argument("--epochs", type=int, default=6, help="epochs per contender")
+    p.add_argument("--settings", nargs="+", default=["auto", "1"],
+                   help="seqkit thread settings to alternate (auto, 1, 2, ...)")
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--load", type=int, default=0, help="other trainings to run beside it")
+    p.add_argument("--load-threads", default=None, help="--threads of the load trainings")
+    p.add_argument("--processes", action="store_true",
+                   help="time whole processes (seqkit train vs a torch script), start-up included")
+    p.add_argument("--reps", type=int, default=3, help="--processes: runs of each")
+    p.add_argument("--memory", action="store_true", help="peak memory of a training step")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--memory-child", choices=["seqkit", "torch"], help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# -- the seqkit side ------------------------------------------------------------
+def seqkit_run(args):
+    """A fresh ``Run`` of the task's default model and its encoded training examples."""
+    from seqkit.cli.train import DEFAULT_MODEL
+    from seqkit.plugins import load_plugins
+    from seqkit.run import Run, get_task, split_records
+    from seqkit.train import TrainConfig
+
+    load_plugins()
+    task = get_task(args.task)
+    settings = {**DEFAULT_MODEL, **task.defaults, **({"cell": args.cell} if args.cell else {})}
+    config = TrainConfig(**{k: v for k, v in settings.items() if k in {f.name for f in fields(TrainConfig)}})
+    splits = split_records(task, task.read(args.data, {}), config.valid_fraction, config.seed)
+    run = Run.create(task, splits["train"], settings, config, {}, None, "float32")
+    return run, run.encode(splits["train"])
+
+
+def seqkit_epoch(run, train, epoch, setting):
+    from seqkit import threads
+    from seqkit.train import train_epoch
+
+    threads.configure(setting)
+    t0 = time.perf_counter()
+    stats = train_epoch(run.model, run.optimizer, train, run.config, epoch, run.bos_id,
+                        show_progress=False, task=run.task)
+    return time.perf_counter() - t0, stats["loss"]
+
+
+# -- the torch side -------------------------------------------------------------
+class TorchLM:
+    """Embedding -> cell -> Linear, with seqkit's initial weights, trained as seqkit trains."""
+
+    def __init__(self, run):
+        import torch
+        from torch import nn
+
+        self.torch, self.run = torch, run
+        spec = run.model.spec
+        sd = run.model.state_dict()
+        n_in, E = sd["embedding.weight"].shape
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[spec.cell]
+        self.emb = nn.Embedding(n_in, E)
+        self.rnn = cls(E, spec.hidden, num_layers=spec.layers, bidirectional=spec.bidirectional)
+        self.head = nn.Linear(sd["head.weight"].shape[1], sd["head.weight"].shape[0])
+        with torch.no_grad():
+            for prefix, module in (("embedding", self.emb), ("rnn", self.rnn), ("head", self.head)):
+                module.load_state_dict({k[len(prefix) + 1:]: torch.from_numpy(np.array(v))
+                                        for k, v in sd.items() if k.startswith(prefix + ".")})
+        self.params = [*self.emb.parameters(), *self.rnn.parameters(), *self.head.parameters()]
+        self.opt = torch.optim.Adam(self.params, lr=run.config.lr)
+
+    def epoch(self, train, epoch):
+        from seqkit.data import collate
+
+        torch, run, c = self.torch, self.run, self.run.config
+        pack = torch.nn.utils.rnn.pack_padded_sequence
+        unpack = torch.nn.utils.rnn.pad_packed_sequence
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([c.seed, epoch])
+        examples = run.task.prepare(train, training=True, rng=rng)
+        total = 0.0
+        for idx in run.task.batches(examples, c.batch_size, rng):
+            batch = collate([examples[i] for i in idx], run.model.kind, run.bos_id)
+            x = torch.from_numpy(batch.x)
+            y = torch.from_numpy(batch.y)
+            mask = torch.from_numpy(batch.mask)
+            lengths = torch.from_numpy(batch.lengths)
+            self.opt.zero_grad()
+            packed = pack(self.emb(x), lengths, enforce_sorted=False)
+            a, _ = unpack(self.rnn(packed)[0], total_length=x.shape[0])
+            z = self.head(a)
+            nll = torch.nn.functional.cross_entropy(z.reshape(-1, z.shape[-1]), y.reshape(-1),
+                                                    reduction="none")
+            loss = (nll * mask.reshape(-1)).sum() / x.shape[1]
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params, c.clip_norm)
+            self.opt.step()
+            total += loss.item() * x.shape[1]
+        return time.perf_counter() - t0, total / sum(e.length for e in examples)
+
+
+# -- load ---------------------------------------------------------------------------
+def start_load(n, threads_, tmp):
+    procs = []
+    for i in range(n):
+        cmd = [sys.executable, "-m", "seqkit"] + (["--threads", threads_] if threads_ else [])
+        cmd += ["train", "chars", "--data", "dinos", "--epochs", "100000", "-q",
+                "--out", os.path.join(tmp, f"load{i}.npz")]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(3.0)  # past their start-up
+    return procs
+
+
+def stop_load(procs):
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait()
+
+
+def table(head, rows, markdown):
+    if markdown:
+        print("| " + " | ".join(head) + " |\n|---|" + "---:|" * (len(head) - 1))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        for r in [head, *rows]:
+            print("  ".join(c.rjust(w[i]) for i, c in enumerate(r)))
+
+
+def machine_line(extra=""):
+    from seqkit import threads
+    load = os.getloadavg()
+    return (f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{extra}; {threads.describe()}")
+
+
+def epochs_main(args):
+    run0, train = seqkit_run(args)
+    tokens = sum(e.length for e in train)
+    contenders = []
+    for s in args.settings:
+        run, _ = seqkit_run(args)
+        contenders.append((f"seqkit --threads {s}", lambda e, run=run, s=s: seqkit_epoch(run, train, e, s)))
+    if not args.no_torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("torch is not importable: seqkit only", file=sys.stderr)
+        else:
+            tl = TorchLM(seqkit_run(args)[0])
+            contenders.append((f"torch ({torch.get_num_threads()} threads)",
+                               lambda e, tl=tl: tl.epoch(train, e)))
+    tmp = tempfile.mkdtemp(prefix="train_speed_")
+    procs = start_load(args.load, args.load_threads, tmp) if args.load else []
+    times = {name: [] for name, _ in contenders}
+    losses = {name: None for name, _ in contenders}
+    print(f"start: {machine_line(f', {args.load} load training(s)' if args.load else '')}", flush=True)
+    try:
+        for e in range(args.epochs):
+            # each round starts with the next contender: none always runs right after another
+            for name, fn in contenders[e % len(contenders):] + contenders[:e % len(contenders)]:
+                dt, loss = fn(e)
+                times[name].append(dt)
+                losses[name] = loss
+    finally:
+        stop_load(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"end:   {machine_line()}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    torch_name = next((n for n in med if n.startswith("torch")), None)
+    one = next((n for n in med if n == "seqkit --threads 1"), None)
+    spec = run0.model.spec
+    print(f"\n{args.task} ({spec.cell} {spec.hidden}, {len(train)} examples, {tokens:,} tokens per "
+          f"epoch, {args.epochs} epochs per contender, alternating)")
+    head = ["contender", "median epoch s", "total s", "tok/s", "last loss"]
+    head += ["/ torch"] if torch_name else []
+    head += ["/ seqkit 1 thread"] if one else []
+    rows = []
+    for name, m in med.items():
+        r = [name, f"{m:.3f}", f"{sum(times[name]):.2f}", f"{tokens / m:,.0f}", f"{losses[name]:.4f}"]
+        r += [f"{m / med[torch_name]:.2f}"] if torch_name else []
+        r += [f"{m / med[one]:.2f}"] if one else []
+        rows.append(r)
+    table(head, rows, args.markdown)
+
+
+# -- whole processes -------------------------------------------------------------------
+def torch_child(args):
+    """A whole torch training as a process would run it (imports and data included)."""
+    run, train = seqkit_run(args)
+    tl = TorchLM(run)
+    for e in range(args.epochs):
+        tl.epoch(train, e)
+
+
+def processes_main(args):
+    tmp = tempfile.mkdtemp(prefix="train_speed_")
+    procs = start_load(args.load, args.load_threads, tmp) if args.load else []
+    me = [sys.executable, os.path.abspath(__file__), "--task", args.task, "--data", args.data,
+          "--epochs", str(args.epochs)] + (["--cell", args.cell] if args.cell else [])
+    cmds = {f"seqkit --threads {s}": [sys.executable, "-m", "seqkit", "--threads", s, "train", args.task,
+                                      "--data", args.data, "--epochs", str(args.epochs), "-q"]
+            + (["--cell", args.cell] if args.cell else [])
+            for s in args.settings}
+    if not args.no_torch:
+        cmds["torch"] = me + ["--torch-child"]
+    times = {k: [] for k in cmds}
+    print(f"start: {machine_line(f', {args.load} load training(s)' if args.load else '')}", flush=True)
+    try:
+        for r in range(args.reps):
+            for name, cmd in cmds.items():
+                out = os.path.join(tmp, f"run{r}.npz")
+                full = cmd + (["--out", out, "--overwrite"] if name != "torch" else [])
+                t0 = time.perf_counter()
+                done = subprocess.run(full, capture_output=True, text=True)
+                times[name].append(time.perf_counter() - t0)
+                if done.returncode:
+                    sys.exit(f"{name} failed: {done.stderr.strip()[-500:]}")
+    finally:
+        stop_load(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"end:   {machine_line()}")
+    print(f"\nwhole processes, {args.task}, {args.epochs} epochs, {args.reps} runs each, alternating")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    head = ["process", "median s", "min s", "max s"] + (["/ torch"] if "torch" in med else [])
+    rows = [[k, f"{m:.2f}", f"{min(times[k]):.2f}", f"{max(times[k]):.2f}"]
+            + ([f"{m / med['torch']:.2f}"] if "torch" in med else []) for k, m in med.items()]
+    table(head, rows, args.markdown)
+
+
+# -- peak memory -------------------------------------------------------------------
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_child(args):
+    """RSS growth over the steady-state (of 20) training steps: peak RSS during the
+    steps minus RSS before them (after the model, data and a warm-up epoch)."""
+    run, train = seqkit_run(args)
+    small = train[: 20 * run.config.batch_size]
+    if args.memory_child == "seqkit":
+        def epoch(e):
+            seqkit_epoch(run, small, e, "auto")
+    else:
+        tl = TorchLM(run)
+
+        def epoch(e):
+            tl.epoch(small, e)
+    epoch(0)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak-RSS mark
+    except OSError:
+        pass
+    before = _status("VmRSS")
+    epoch(1)
+    print((_status("VmHWM") - before) / 2 ** 20)
+
+
+def memory_main(args):
+    me = [sys.executable, os.path.abspath(__file__), "--task", args.task, "--data", args.data] + (
+        ["--cell", args.cell] if args.cell else [])
+    rows = []
+    for who in ["seqkit"] + ([] if args.no_torch else ["torch"]):
+        out = subprocess.run(me + ["--memory-child", who], capture_output=True, text=True, check=True)
+        rows.append([who, f"{float(out.stdout.split()[-1]):.1f}"])
+    print(f"peak RSS growth over 20 training steps of {args.task} (after a warm-up epoch)")
+    table(["framework", "MiB"], rows, args.markdown)
+
+
+def main():
+    args = _parse()
+    if args.torch_child:
+        return torch_child(args)
+    if args.memory_child:
+        return memory_child(args)
+    if args.memory:
+        return memory_main(args)
+    if args.processes:
+        return processes_main(args)
+    return epochs_main(args)
+
+
+if __name__ == "__main__":
+    main()
