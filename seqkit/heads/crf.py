@@ -199,17 +199,24 @@ class CRF(Head):
     def decode(self, z, lengths=None) -> np.ndarray:
         """(T, B) host int64 Viterbi path, 0 at padded steps."""
         xp, K = self.xp, self.n_tags
-        _, valid = self._check(z, lengths)
+        lengths, valid = self._check(z, lengths)
         A, s, e = self._scores()
         T, B = valid.shape
         delta = s + z[0]
         psi = xp.empty((T, B, K), dtype=xp.int64)
         # padded steps point each tag to itself, so backtracking walks through them unchanged
         identity = xp.broadcast_to(xp.arange(K), (B, K))
+        shortest = int(lengths.min()) if B else T
         for t in range(1, T):
             cand = delta[:, :, None] + A
-            psi[t] = xp.where(valid[t][:, None], cand.argmax(1), identity)
-            delta = xp.where(valid[t][:, None], z[t] + cand.max(1), delta)
+            best = cand.argmax(1)
+            # the max is the entry at the argmax: one reduction over (B, K, K), not two
+            new = xp.take_along_axis(cand, best[:, None, :], 1)[:, 0] + z[t]
+            if t < shortest:  # every example still running: no padded rows to keep
+                psi[t], delta = best, new
+                continue
+            psi[t] = xp.where(valid[t][:, None], best, identity)
+            delta = xp.where(valid[t][:, None], new, delta)
         path = xp.empty((T, B), dtype=xp.int64)
         path[-1] = (delta + e).argmax(1)
         rows = xp.arange(B)

@@ -169,7 +169,8 @@ def _raw_lines(path: str) -> list[str]:
 def split_columns(line: str) -> list[str]:
     """Columns split on tabs if the line has any (tokens may then hold spaces),
     otherwise on runs of spaces."""
-    return [c for c in (line.split("\t") if "\t" in line else line.split(" ")) if c != ""]
+    cols = line.split("\t") if "\t" in line else line.split(" ")
+    return cols if "" not in cols else [c for c in cols if c != ""]
 
 
 def read_conll(path: str, scheme: str = "iob2", tag_column: int | None = None,
