@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from seqkit_music.layers import Activation
+from seqkit_music.poly import MusicPoly
 
 from seqkit import Example, SeqkitError
 from seqkit.data import collate
@@ -11,8 +13,6 @@ from seqkit.examples import Kind
 from seqkit.models.build import build
 from seqkit.testing import gradcheck
 from seqkit.train import forward_loss
-from seqkit_music.layers import Activation
-from seqkit_music.poly import MusicPoly
 
 
 @pytest.mark.parametrize("options", [{}, {"input_dropout": 0.3, "output_hidden": 7}])
