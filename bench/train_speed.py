@@ -288,8 +288,9 @@ def _status(key):
 
 
 def memory_child(args):
-    """RSS growth over the steady-state (of 20) training steps: peak RSS during the
-    steps minus RSS before them (after the model, data and a warm-up epoch)."""
+    """RSS growth over 20 steady-state training steps: peak RSS during the steps minus
+    RSS before them (after the model, data and a warm-up epoch); the RSS before; and
+    for seqkit the peak of numpy's allocations over the steps above what stays (tracemalloc)."""
     run, train = seqkit_run(args)
     small = train[: 20 * run.config.batch_size]
     if args.memory_child == "seqkit":
@@ -307,8 +308,13 @@ def memory_child(args):
     except OSError:
         pass
     before = _status("VmRSS")
+    import tracemalloc
+    tracemalloc.start()  # numpy's allocations are traced; torch's allocator is not
     epoch(1)
-    print((_status("VmHWM") - before) / 2 ** 20)
+    traced = tracemalloc.get_traced_memory()[1] - tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    print((_status("VmHWM") - before) / 2 ** 20, before / 2 ** 20,
+          traced / 2 ** 20 if args.memory_child == "seqkit" else float("nan"))
 
 
 def memory_main(args):
@@ -317,9 +323,11 @@ def memory_main(args):
     rows = []
     for who in ["seqkit"] + ([] if args.no_torch else ["torch"]):
         out = subprocess.run(me + ["--memory-child", who], capture_output=True, text=True, check=True)
-        rows.append([who, f"{float(out.stdout.split()[-1]):.1f}"])
-    print(f"peak RSS growth over 20 training steps of {args.task} (after a warm-up epoch)")
-    table(["framework", "MiB"], rows, args.markdown)
+        growth, rss, traced = (float(v) for v in out.stdout.split()[-3:])
+        rows.append([who, f"{growth:.1f}", f"{rss:.0f}", "-" if traced != traced else f"{traced:.2f}"])
+    print(f"memory of 20 training steps of {args.task} (after a warm-up epoch), MiB")
+    table(["framework", "peak RSS growth", "RSS before the steps", "peak traced (numpy) allocations"],
+          rows, args.markdown)
 
 
 def main():
