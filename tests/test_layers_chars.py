@@ -13,10 +13,10 @@ rng = np.random.default_rng(0)
 VOCAB = [rng.integers(0, 7, n) for n in (1, 1, 2, 3, 3, 5, 6, 9, 12, 17, 30)]
 
 
-def batch(T=7, B=5, padding=0):
-    """(T, B, L) ids of words drawn from VOCAB (so types repeat), padded with
+def batch(T=7, B=5, padding=0, vocab=VOCAB):
+    """(T, B, L) ids of words drawn from ``vocab`` (so types repeat), padded with
     ``padding`` beyond each word's length; sentence b has T - b words."""
-    words = [[VOCAB[rng.integers(len(VOCAB))] for _ in range(T - b)] for b in range(B)]
+    words = [[vocab[rng.integers(len(vocab))] for _ in range(T - b)] for b in range(B)]
     L = max(len(w) for s in words for w in s)
     ids = np.full((T, B, L), padding, dtype=np.int64)
     sub = np.zeros((T, B), dtype=np.int64)
@@ -125,3 +125,54 @@ def test_a_batch_without_words_gives_zeros():
     enc.eval()
     out, _ = run(enc, np.zeros((2, 3, 1), dtype=np.int64), np.zeros((2, 3), dtype=np.int64), True)
     assert out.shape == (2, 3, 8) and not out.any()
+
+
+def count_words_read(enc, monkeypatch):
+    """A list that grows by the number of words each character-RNN call reads."""
+    calls, predict = [], enc.recurrent.predict
+
+    def counting(x, ctx):
+        calls.append(x.shape[1])
+        return predict(x, ctx)
+
+    monkeypatch.setattr(enc.recurrent, "predict", counting)
+    return calls
+
+
+def test_inference_memo_reads_each_type_once_while_the_parameters_stay(monkeypatch):
+    enc = encoder()
+    enc.eval()
+    first, second = batch(vocab=VOCAB[::2]), batch()  # second: more types, some of them new
+    calls = count_words_read(enc, monkeypatch)
+    for ids, sub in (first, second):
+        reference, _ = run(enc, ids, sub, per_type=False)
+        got, _ = run(enc, ids, sub, per_type=True)
+        np.testing.assert_allclose(got, reference, rtol=0, atol=1e-12)
+    def types(*batches):
+        return {tuple(ids[t, b, :sub[t, b]]) for ids, sub in batches for t, b in zip(*np.nonzero(sub))}
+
+    n_tokens = sum(int(np.count_nonzero(sub)) for _, sub in (first, second))
+    # [first per token, first's types, second per token, second's new types]: each type read once
+    assert len(calls) == 4 and calls[1] == len(types(first)) < calls[0]
+    assert calls[3] == len(types(first, second) - types(first))
+    assert sum(calls) == n_tokens + len(types(first, second))
+    # a parameter changed in place (an optimizer step) makes the memo stale: read again
+    enc.embedding.params["weight"][VOCAB[-1][0]] += 0.5
+    calls.clear()
+    ids, sub = second
+    reference, _ = run(enc, ids, sub, per_type=False)
+    got, _ = run(enc, ids, sub, per_type=True)
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-12)
+    assert sum(calls) > np.count_nonzero(sub)
+
+
+def test_inference_memo_stays_within_its_size(monkeypatch):
+    monkeypatch.setattr(chars_module, "TYPE_CACHE", 5)
+    enc = encoder()
+    enc.eval()
+    for _ in range(3):
+        ids, sub = batch()
+        reference, _ = run(enc, ids, sub, per_type=False)
+        got, _ = run(enc, ids, sub, per_type=True)
+        np.testing.assert_allclose(got, reference, rtol=0, atol=1e-12)
+        assert enc._memo is None or len(enc._memo[1]) <= 5

@@ -8,7 +8,10 @@ gradients equal the per-token computation. The types become the examples of a
 few (L_max, N_types) kernel calls, one per band of word lengths (up to 4, 8,
 16, ... characters; a band of fewer than ``MIN_GROUP`` types joins the next), so
 a 30-letter word does not pad the hundreds of short ones to 30 steps; within a
-call the kernel's ragged-length machinery does the rest.
+call the kernel's ragged-length machinery does the rest. Inference also keeps
+the states of the types it has read (up to ``TYPE_CACHE``) for the next batches,
+as long as the parameters are the same bytes (a fingerprint of them is checked
+on every call), so predicting a corpus reads each distinct word about once.
 
     ids : (T, B, L) character ids of word t of sentence b (ragged: the first
           ``sublengths[t, b]`` are real, ``ctx.sublengths[input]``)
@@ -16,6 +19,8 @@ call the kernel's ragged-length machinery does the rest.
        zeros for padded positions and empty words.
 """
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -26,6 +31,8 @@ from .recurrent import Recurrent
 
 #: fewest word types of one kernel call (a smaller length band joins the next)
 MIN_GROUP = 64
+#: word types whose states inference keeps between batches (0: none)
+TYPE_CACHE = 100_000
 
 
 def word_types(chars: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +82,7 @@ class CharEncoder(Layer):
         self.recurrent = Recurrent(cell, embedding_dim, hidden_size, bidirectional=bidirectional,
                                    seed=seed + 1, **common, **cell_options)
         self.readout = LastStep(self.recurrent.num_directions, **common)
+        self._memo = None  # inference: (parameter fingerprint, {word bytes: row}, states table)
 
     @property
     def output_size(self) -> int:
@@ -99,6 +107,58 @@ class CharEncoder(Layer):
         t_idx, b_idx = np.nonzero(sub > 0)
         return ids, sub, t_idx, b_idx
 
+    def _encode(self, host, first, lengths, groups, training: bool, predict: bool):
+        """(len(first), D*H) final states of the words ``host[first]`` (lengths ``lengths``),
+        one kernel call per group of ``groups``; and the backprops of the groups."""
+        final = self.xp.empty((len(first), self.output_size), dtype=self.dtype)
+        backprops = []
+        for g in groups:
+            chars = np.ascontiguousarray(host[first[g], :int(lengths[g].max())].T)  # (L_g, N_g)
+            wctx = Context(lengths=lengths[g], training=training)
+            e, bp_e = self.embedding.begin_update(self.xp.asarray(chars), wctx)
+            rows = self.xp.asarray(g)
+            if predict:
+                final[rows] = self.readout.predict(self.recurrent.predict(e, wctx), wctx)
+                continue
+            y, bp_r = self.recurrent.begin_update(e, wctx)
+            final[rows], bp_f = self.readout.begin_update(y, wctx)
+            backprops.append((rows, bp_e, bp_r, bp_f))
+        return final, backprops
+
+    def _fingerprint(self) -> bytes:
+        h = hashlib.blake2b(digest_size=16)
+        for layer in self.children():
+            for name, p in sorted(layer.params.items()):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(self.backend.to_numpy(p)).tobytes())
+        return h.digest()
+
+    def _predict_types(self, host, first, lengths):
+        """The types' final states at inference, those of types read before (same
+        parameters) taken from the memo, the others read now and added to it."""
+        fingerprint = self._fingerprint()
+        if self._memo is None or self._memo[0] != fingerprint:
+            self._memo = (fingerprint, {}, self.xp.empty((0, self.output_size), dtype=self.dtype))
+        _, index, table = self._memo
+        keys = [host[f, :n].tobytes() for f, n in zip(first.tolist(), lengths.tolist())]
+        rows = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+        new = np.nonzero(rows < 0)[0]
+        if new.size:
+            states, _ = self._encode(host, first[new], lengths[new], length_groups(lengths[new]),
+                                     training=False, predict=True)
+            if len(index) + new.size > TYPE_CACHE:  # full: this batch's states only
+                final = self.xp.empty((len(first), self.output_size), dtype=self.dtype)
+                known = np.nonzero(rows >= 0)[0]
+                final[self.xp.asarray(known)] = table[self.xp.asarray(rows[known])]
+                final[self.xp.asarray(new)] = states
+                self._memo = None
+                return final
+            rows[new] = np.arange(len(index), len(index) + new.size)
+            index.update(zip((keys[i] for i in new.tolist()), rows[new].tolist()))
+            table = self.xp.concatenate([table, states])
+            self._memo = (fingerprint, index, table)
+        return table[self.xp.asarray(rows)]
+
     def begin_update(self, X, ctx: Context, predict: bool = False):
         ids, sub, t_idx, b_idx = self._words(ctx)
         T, B = sub.shape
@@ -108,29 +168,21 @@ class CharEncoder(Layer):
         word_len = sub[t_idx, b_idx].astype(np.int64)
         ti, bi = self.xp.asarray(t_idx), self.xp.asarray(b_idx)
         host = self.backend.to_numpy(ids)[t_idx, b_idx, :int(word_len.max())]  # (N_words, L)
-        if self.per_type:
+        if not self.per_type:  # every token its own example, in one call
+            final, backprops = self._encode(host, np.arange(len(host)), word_len,
+                                            [np.arange(len(host))], ctx.training, predict)
+            out[ti, bi] = final
+            inverse = None
+        else:
             first, inverse = word_types(host, word_len)
             lengths = word_len[first]
-            groups = length_groups(lengths)
-        else:  # every token its own example, in one call
-            first, inverse, lengths = np.arange(len(host)), None, word_len
-            groups = [first]
-        final = self.xp.empty((len(first), self.output_size), dtype=self.dtype)
-        backprops = []
-        for g in groups:
-            chars = np.ascontiguousarray(host[first[g], :int(lengths[g].max())].T)  # (L_g, N_g)
-            wctx = Context(lengths=lengths[g], training=ctx.training)
-            e, bp_e = self.embedding.begin_update(self.xp.asarray(chars), wctx)
-            rows = self.xp.asarray(g)
-            if predict:
-                final[rows] = self.readout.predict(self.recurrent.predict(e, wctx), wctx)
-                continue
-            y, bp_r = self.recurrent.begin_update(e, wctx)
-            final[rows], bp_f = self.readout.begin_update(y, wctx)
-            backprops.append((rows, bp_e, bp_r, bp_f))
-        if inverse is not None:
+            if predict and TYPE_CACHE:
+                final, backprops = self._predict_types(host, first, lengths), []
+            else:
+                final, backprops = self._encode(host, first, lengths, length_groups(lengths),
+                                                ctx.training, predict)
             inverse = self.xp.asarray(inverse)
-        out[ti, bi] = final if inverse is None else final[inverse]
+            out[ti, bi] = final[inverse]
         if predict:
             return out, None
 
