@@ -1,5 +1,9 @@
 """Speed of seqkit's recurrent layers against PyTorch and a naive per-step reference.
 
+This one alternates seqkit and torch call by call in one process, so one's BLAS/OpenMP
+threads may still spin while the other runs: it flatters whoever runs second. For
+seqkit/torch ratios use ``bench/kernel_fair.py`` (a process per contender and point).
+
 Usage (from the repository root):
 
     python bench/rnn_speed.py                  # full grid, plain table
