@@ -7,10 +7,18 @@ Features, per sequence:
             counts" baseline)
   kmers+pos the k-mer counts plus the one-hot base at each position (sequences of
             one length only), which gradient boosting can split on directly
+  pos2      the one-hot of the dinucleotide at each position (what
+            ``dna-classify --wide 2`` feeds its output layer), sequences of one length
+
+Models: gradient boosting (``--model gbm``, scikit-learn's
+HistGradientBoostingClassifier, defaults) or L2-regularised logistic regression
+(``--model logreg --C C``), the linear position-specific baseline.
 
     D=../shared/data/dna
     python plugins/seqkit-dna/bench/gbm_kmers.py --data $D/uci_splice/splice.data.gz --cv 10
     python plugins/seqkit-dna/bench/gbm_kmers.py --data $D/uci_promoters/promoters.data.gz --cv loo
+    python plugins/seqkit-dna/bench/gbm_kmers.py --data $D/uci_promoters/promoters.data.gz --cv loo \
+        --features pos2 --model logreg --C 0.1
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import json
 import time
 
 import numpy as np
-from seqkit_dna.alphabet import one_hot
+from seqkit_dna.alphabet import kmer_one_hot, one_hot
 from seqkit_dna.splits import fold_ids
 from seqkit_dna.tasks import DnaClassify
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -44,13 +52,18 @@ def main():
     ap.add_argument("--cv", default="10", help="folds, or loo")
     ap.add_argument("--fold-seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=4, help="largest k of the k-mer counts")
-    ap.add_argument("--features", choices=["kmers", "kmers+pos"], default="kmers")
+    ap.add_argument("--features", choices=["kmers", "kmers+pos", "pos2"], default="kmers")
+    ap.add_argument("--model", choices=["gbm", "logreg"], default="gbm")
+    ap.add_argument("--C", type=float, default=0.1, help="inverse L2 strength (logreg)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     task = DnaClassify()
     records = task.load_records(args.data, {})
     labels = sorted({r.label for r in records})
-    X = np.stack([kmer_counts(r.codes, args.k) for r in records])
+    if args.features == "pos2":
+        X = np.stack([kmer_one_hot(r.codes, 2).reshape(-1) for r in records])
+    else:
+        X = np.stack([kmer_counts(r.codes, args.k) for r in records])
     if args.features == "kmers+pos":
         X = np.hstack([X, np.stack([one_hot(r.codes).reshape(-1) for r in records])])
     y = np.array([labels.index(r.label) for r in records])
@@ -59,10 +72,16 @@ def main():
     start = time.perf_counter()
     for f in range(folds.max() + 1):
         test = folds == f
-        clf = HistGradientBoostingClassifier(random_state=0)
+        if args.model == "gbm":
+            clf = HistGradientBoostingClassifier(random_state=0)
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            clf = LogisticRegression(C=args.C, max_iter=5000)
         clf.fit(X[~test], y[~test])
         pred[test] = clf.predict(X[test])
-    out = {"data": args.data, "features": args.features, "k": args.k, "n": len(y),
+    out = {"data": args.data, "model": args.model, "features": args.features, "k": args.k,
+           "n": len(y),
            "folds": int(folds.max() + 1), "accuracy": float((pred == y).mean()),
            "errors": int((pred != y).sum()), "seconds": round(time.perf_counter() - start, 1),
            "error_percent": {lab: float(100 * (pred[y == i] != i).mean())
@@ -70,7 +89,7 @@ def main():
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{out['features']} (k <= {args.k}), {out['folds']} folds of {out['n']}: accuracy "
+        print(f"{args.model}, {out['features']} (k <= {args.k}), {out['folds']} folds of {out['n']}: accuracy "
               f"{out['accuracy']:.4f}, {out['errors']} errors; error % "
               + ", ".join(f"{k} {v:.2f}" for k, v in out["error_percent"].items())
               + f" ({out['seconds']} s)")

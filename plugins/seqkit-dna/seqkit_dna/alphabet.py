@@ -98,5 +98,13 @@ def kmer_ids(codes: np.ndarray, k: int) -> np.ndarray:
     return ids
 
 
+def kmer_one_hot(codes: np.ndarray, k: int) -> np.ndarray:
+    """(T, 4**k) float32: the one-hot of the k-mer centred on each base (the ids of
+    ``kmer_ids``); a zero row where the k-mer runs off the sequence or holds an
+    ambiguity code."""
+    eye = np.eye(4 ** k + 1, dtype=np.float32)[:, 1:]
+    return eye[kmer_ids(codes, k)]
+
+
 def n_kmers(k: int) -> int:
     return 4 ** k + 1 if k else 0

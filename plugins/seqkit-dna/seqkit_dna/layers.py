@@ -4,6 +4,12 @@ checkpoint rebuilds them:
     weighted_softmax   a softmax head whose cross-entropy weighs each class
                        (``--class-weight balanced``: w_k = n / (K n_k)), the
                        core's softmax head otherwise
+    ensemble_softmax   M independent members' logits side by side (..., M K): each
+                       member's own (weighted) cross-entropy, averaged; the
+                       prediction is the mean of the members' softmax outputs
+    dna_flat_input     a named input of fixed length T, (T, B, n) -> (B, T n): the
+                       wide path of ``dna-classify --wide`` (data, no gradient
+                       passed on)
     dna_pool           many-to-one readout: each example's final states (both
                        directions) and/or the mean and max of its recurrent
                        outputs over its valid steps, concatenated
@@ -54,6 +60,56 @@ class WeightedSoftmax(SoftmaxHead):
         dz.reshape(-1, K)[rows, flat_y] -= 1
         dz *= (wm * scale)[..., None].astype(dz.dtype)
         return loss, dz, n_tokens
+
+
+class EnsembleSoftmax(WeightedSoftmax):
+    """z = [z_1 | ... | z_M], M members' logits over K classes (..., M K).
+
+    L = (1/M) Σ_m L_m, L_m = -Σ_t w[y<t>] log softmax(z_m<t>)[y<t>]: each member
+    learns from its own loss (dz_m = w[y] (ŷ_m - onehot(y)) / M), so the members
+    stay independent models that share only the batches; ŷ = (1/M) Σ_m ŷ_m and
+    the label is its argmax (averaging the members' probabilities, the usual
+    ensemble over seeds)."""
+
+    type_name = "ensemble_softmax"
+
+    def __init__(self, n_y: int, members: int = 1, weights=None, backend=None,
+                 dtype: str = "float32"):
+        super().__init__(n_y, weights, backend, dtype)
+        if int(members) < 1:
+            raise SeqkitError(f"an ensemble needs at least one member, not {members}")
+        self.members = int(members)
+
+    def config(self) -> dict:
+        return {**super().config(), "members": self.members}
+
+    def _split(self, z):
+        M, K = self.members, self.n_y
+        if z.shape[-1] != M * K:
+            raise SeqkitError(f"the ensemble head expects {M} x {K} scores, not {z.shape[-1]}")
+        return z.reshape(*z.shape[:-1], M, K)
+
+    def loss(self, z, y, mask, n_examples, reduction="sum", accumulate=True):
+        xp, M = self.xp, self.members
+        zm = self._split(z)
+        ym = xp.broadcast_to(y[..., None], y.shape + (M,))
+        mm = xp.broadcast_to(mask[..., None], mask.shape + (M,)) / M
+        # mm sums to mask.sum(): the per-token mean still counts each token once
+        loss, dz, _ = super().loss(zm, ym, mm, n_examples, reduction, accumulate)
+        return loss, dz.reshape(z.shape), float(mask.sum())
+
+    def probabilities(self, z, lengths=None):
+        zm = self.backend.to_numpy(z).astype(np.float64)
+        zm = zm.reshape(*zm.shape[:-1], self.members, self.n_y)
+        zm = zm - zm.max(axis=-1, keepdims=True)
+        p = np.exp(zm)
+        return (p / p.sum(axis=-1, keepdims=True)).mean(axis=-2)
+
+    def decode(self, z, lengths=None):
+        return self.probabilities(z, lengths).argmax(-1)
+
+    def draw(self, z, rng, temperature=1.0, top_k=None, lengths=None):
+        raise SeqkitError("the ensemble head does not draw samples")
 
 
 POOL_MODES = ("last", "mean", "max", "flat")
@@ -145,4 +201,37 @@ class SeqPool(Layer):
         return xp.concatenate(parts, axis=-1), backprop
 
 
-LAYERS = (WeightedSoftmax, SeqPool)
+class FlatInput(Layer):
+    """The batch's input ``name``, (T, B, n) features of a fixed length T,
+    flattened per example to (B, T n) (position-major): a dense layer after it
+    gives every (position, feature) its own weight, i.e. a position-specific
+    linear model (a weight matrix like a PWM's, learnt discriminatively). The
+    input is data, so backprop passes nothing on (a ``concatenate`` beside a
+    branch on another input adds nothing of a different shape)."""
+
+    type_name = "dna_flat_input"
+
+    def __init__(self, name: str = "wide", length: int = 1, backend=None,
+                 dtype: str = "float32"):
+        super().__init__(backend, dtype)
+        if not (isinstance(length, int) and length > 0):
+            raise SeqkitError("the flat input needs the sequences' fixed length")
+        self.name, self.length = name, int(length)
+
+    def config(self) -> dict:
+        return {"type": self.type_name, "name": self.name, "length": self.length}
+
+    def width(self, n: int) -> int:
+        return n * self.length
+
+    def begin_update(self, X, ctx):
+        x = ctx.inputs[self.name]
+        T, B, n = x.shape
+        lengths = np.full(B, T) if ctx.lengths is None else np.asarray(ctx.lengths)
+        if T != self.length or (lengths != T).any():
+            raise SeqkitError(f"this model reads sequences of exactly {self.length} bases, "
+                              f"not {sorted(set(lengths.tolist()))}")
+        return x.transpose(1, 0, 2).reshape(B, T * n), lambda d_out: None
+
+
+LAYERS = (WeightedSoftmax, EnsembleSoftmax, FlatInput, SeqPool)

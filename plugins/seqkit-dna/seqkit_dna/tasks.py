@@ -46,8 +46,8 @@ from seqkit import (
 from seqkit.textio import write_text
 
 from . import io as dio
-from .alphabet import kmer_ids, n_kmers, one_hot, reverse_complement, to_codes
-from .layers import SeqPool, WeightedSoftmax
+from .alphabet import kmer_ids, kmer_one_hot, n_kmers, one_hot, reverse_complement, to_codes
+from .layers import EnsembleSoftmax, FlatInput, SeqPool, WeightedSoftmax
 from .splits import deduplicate, held_out
 
 #: overrides the checkpoint's --rc-average for ``seqkit evaluate`` / ``predict`` (1 or 0)
@@ -164,6 +164,8 @@ class DnaTask(Task):
         x = {"bases": one_hot(codes)}
         if encoders.get("kmer"):
             x["kmers"] = kmer_ids(codes, encoders["kmer"])
+        if encoders.get("wide"):
+            x["wide"] = kmer_one_hot(codes, encoders["wide"])
         return x
 
     def rc_example(self, ex: Example, encoders_like: dict) -> Example:
@@ -174,7 +176,8 @@ class DnaTask(Task):
             y = ex.y
             if y is not None and not self.classify:
                 y = np.ascontiguousarray(np.asarray(y)[::-1])
-            cached = Example(self.features(codes, {"kmer": ex.meta["kmer"]}), y,
+            cached = Example(self.features(codes, {"kmer": ex.meta["kmer"],
+                                                   "wide": ex.meta.get("wide", 0)}), y,
                              {**ex.meta, "codes": codes, "strand": "-"})
             ex.meta["_rc"] = cached
         return cached
@@ -184,11 +187,32 @@ class DnaTask(Task):
         return {"n_in": 4, "n_y": len(encoders["labels"]), "kmer": k, "n_kmers": n_kmers(k),
                 "class_weights": encoders.get("class_weights"),
                 "pool": encoders.get("pool"), "length": encoders.get("length"),
-                "head": encoders.get("head", "softmax")}
+                "head": encoders.get("head", "softmax"), "wide": int(encoders.get("wide") or 0),
+                "members": int(encoders.get("ensemble") or 1)}
 
     # -- the model -------------------------------------------------------------------
     def build_model(self, dims, hparams, backend, dtype, seed):
         common = {"backend": backend, "dtype": dtype}
+        M = int(dims.get("members") or 1)
+        K = dims["n_y"]
+        members = [self._member(dims, hparams, common, seed + 10 * m) for m in range(M)]
+        body = members[0] if M == 1 else concatenate(*members)
+        weights = dims.get("class_weights")
+        if dims.get("head") == "crf":
+            if weights:
+                raise SeqkitError("--class-weight needs the softmax head (--head softmax), "
+                                  "not the CRF")
+            head = CRF(K, seed=seed + 4, **common)
+        elif M > 1:
+            head = EnsembleSoftmax(K, M, weights, **common)
+        elif weights:
+            head = WeightedSoftmax(K, weights, **common)
+        else:
+            head = SoftmaxHead(K, **common)
+        return ComposedModel(self.kind, body, head)
+
+    def _member(self, dims, hparams, common, seed):
+        """One model from the inputs to the K scores (an ensemble has several, seeded apart)."""
         H, L, p = int(hparams["hidden"]), int(hparams["layers"]), float(hparams["dropout"])
         bi, cell = bool(hparams["bidirectional"]), hparams["cell"]
         D = 2 if bi else 1
@@ -206,24 +230,18 @@ class DnaTask(Task):
         rnn = Recurrent(cell, n_x, H, num_layers=L, bidirectional=bi, dropout=p, seed=seed + 1,
                         **common, **cell_opts)
         K = dims["n_y"]
-        if self.classify:
-            pool = SeqPool(D, dims.get("pool") or ["last"], dims.get("length"), **common)
-            body = chain(feats, rnn, pool, Dropout(p, seed=seed + 2, **common),
-                         Dense(pool.width(D * H), K, seed=seed + 3, **common))
-        else:
-            body = chain(feats, rnn, Dropout(p, seed=seed + 2, **common),
+        if not self.classify:
+            return chain(feats, rnn, Dropout(p, seed=seed + 2, **common),
                          Dense(D * H, K, seed=seed + 3, **common))
-        weights = dims.get("class_weights")
-        if dims.get("head") == "crf":
-            if weights:
-                raise SeqkitError("--class-weight needs the softmax head (--head softmax), "
-                                  "not the CRF")
-            head = CRF(K, seed=seed + 4, **common)
-        elif weights:
-            head = WeightedSoftmax(K, weights, **common)
-        else:
-            head = SoftmaxHead(K, **common)
-        return ComposedModel(self.kind, body, head)
+        pool = SeqPool(D, dims.get("pool") or ["last"], dims.get("length"), **common)
+        readout, width = chain(feats, rnn, pool), pool.width(D * H)
+        if dims.get("wide"):
+            # the wide path: every position's k-mer one-hot straight into the dense layer
+            flat = FlatInput("wide", dims["length"], **common)
+            readout = concatenate(readout, flat)
+            width += flat.width(4 ** dims["wide"])
+        return chain(readout, Dropout(p, seed=seed + 2, **common),
+                     Dense(width, K, seed=seed + 3, **common))
 
 
 def balanced_weights(counts: dict, labels: list) -> list:
@@ -250,6 +268,13 @@ class DnaClassify(DnaTask):
                           "sequences of one length), both directions' final states (last), "
                           "and/or their mean / max over time. Default auto: flat when every "
                           "training sequence has the same length, else last+max."),
+        click.Option(["--wide"], type=click.IntRange(0, 4), default=None,
+                     help="Also feed the one-hot of the K-mer at every position straight to the "
+                          "output layer, beside the recurrent readout (sequences of one length; "
+                          "0: off; default 0)."),
+        click.Option(["--ensemble"], type=click.IntRange(1, 32), default=None,
+                     help="Train this many independently initialised models side by side and "
+                          "average their probabilities (default 1)."),
     ]
     monitor = ("accuracy", "max")
     default_kmer = 3
@@ -279,8 +304,15 @@ class DnaClassify(DnaTask):
             raise SeqkitError(f"--pool flat needs training sequences of one length, not "
                               f"{min(lengths)} to {max(lengths)} bases")
         enc = {**self.common_encoders(options), "labels": labels, "pool": pool.split("+")}
-        if pool == "flat":
-            enc["length"] = lengths.pop()
+        if len(lengths) == 1:
+            enc["length"] = next(iter(lengths))
+        wide = int(options.get("wide") or 0)
+        if wide:
+            if len(lengths) != 1:
+                raise SeqkitError(f"--wide needs training sequences of one length, not "
+                                  f"{min(lengths)} to {max(lengths)} bases")
+            enc["wide"] = wide
+        enc["ensemble"] = int(options.get("ensemble") or 1)
         if self.class_weighting(options) == "balanced":
             enc["class_weights"] = balanced_weights(Counter(r.label for r in train), labels)
         return enc
@@ -292,10 +324,11 @@ class DnaClassify(DnaTask):
         return self._labels_cache[1]
 
     def encode(self, record, encoders):
-        if encoders.get("length") and len(record) != encoders["length"]:
+        fixed = "flat" in encoders.get("pool", []) or encoders.get("wide")
+        if fixed and encoders.get("length") and len(record) != encoders["length"]:
             raise SeqkitError(f"record {record.id!r} has {len(record)} bases; this model reads "
                               f"sequences of exactly {encoders['length']} (it was trained with "
-                              "the flat readout)")
+                              "the flat readout or --wide)")
         y = None
         if record.label is not None:
             index = self._label_index(encoders)
@@ -305,6 +338,7 @@ class DnaClassify(DnaTask):
             y = index[record.label]
         return Example(self.features(record.codes, encoders), y,
                        {"id": record.id, "codes": record.codes, "kmer": encoders.get("kmer", 0),
+                        "wide": encoders.get("wide", 0),
                         "rc_augment": encoders.get("rc_augment", False),
                         "rc_average": _env_rc(encoders.get("rc_average", False)), "strand": "+"})
 

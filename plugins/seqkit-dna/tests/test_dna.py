@@ -199,6 +199,8 @@ def test_training_windows_cover_each_sequence_once():
 
 @pytest.mark.parametrize("task_name, options", [
     ("dna-classify", {"class_weight": "balanced", "pool": "last+mean+max", "kmer": 2}),
+    ("dna-classify", {"pool": "flat", "wide": 2, "ensemble": 3, "kmer": 2}),
+    ("dna-classify", {"pool": "max", "wide": 1, "ensemble": 2, "class_weight": "balanced"}),
     ("dna-tag", {"class_weight": "balanced", "kmer": 2}),
     ("dna-tag", {"head": "crf"}),
 ])
@@ -223,6 +225,43 @@ def test_balanced_weights_and_checkpoint_rebuilds_plugin_layers(tmp_path):
     again = Run.load(path)
     assert again.model.head.type_name == "weighted_softmax"
     assert again.model.config() == run.model.config()
+
+
+def test_ensemble_is_the_mean_of_its_members_and_wide_reads_positions(tmp_path):
+    from seqkit_dna.alphabet import kmer_one_hot
+    from seqkit_dna.layers import EnsembleSoftmax
+
+    x = kmer_one_hot(to_codes("ACGTNA"), 2)
+    assert x.shape == (6, 16)
+    # the 2-mer ending at each base: (none), AC, CG, GT, TN and NA (ambiguous: zero rows)
+    assert [int(v.argmax()) for v in x[1:4]] == [1, 6, 11] and (x[1:4].sum(1) == 1).all()
+    assert x[0].sum() == 0 and x[4].sum() == 0 and x[5].sum() == 0
+    head = EnsembleSoftmax(3, members=2)
+    z = np.array([[0.0, 1.0, 2.0, 3.0, 0.0, 0.0]])
+    p1, p2 = np.exp(z[0, :3]) / np.exp(z[0, :3]).sum(), np.exp(z[0, 3:]) / np.exp(z[0, 3:]).sum()
+    assert np.allclose(head.probabilities(z), (p1 + p2) / 2)
+    assert head.decode(z).tolist() == [0]
+    loss, _, n = head.loss(z, np.array([2]), np.array([1.0]), 1, "mean")
+    assert n == 1 and np.isclose(loss, -(np.log(p1[2]) + np.log(p2[2])) / 2)
+    run = make_run("dna-classify", class_records()[:8], {"wide": 2, "ensemble": 3, "kmer": 0,
+                                                         "rc_average": True})
+    assert run.model.head.type_name == "ensemble_softmax" and run.encoders["length"] == 30
+    path = str(tmp_path / "m.npz")
+    run.save(path)
+    again = Run.load(path)
+    assert again.model.config() == run.model.config()
+    seq = class_records()[0].codes
+    fwd = predict_records(again, [dio.Record("f", seq)])[0].probs
+    rev = predict_records(again, [dio.Record("r", reverse_complement(seq))])[0].probs
+    assert np.allclose(fwd, rev, atol=1e-12)
+    with pytest.raises(SeqkitError, match="exactly 30"):
+        predict_records(again, [dio.Record("short", seq[:20])])
+
+
+def test_wide_needs_one_length():
+    recs = class_records()[:6] + [dio.Record("x", to_codes("ACGTACGTAC"), "a")]
+    with pytest.raises(SeqkitError, match="--wide needs training sequences of one length"):
+        make_run("dna-classify", recs, {"wide": 2})
 
 
 # -- the command line ----------------------------------------------------------------
