@@ -109,3 +109,15 @@ def test_cli_threads_option_is_accepted():
     r = subprocess.run([sys.executable, "-m", "seqkit", "--threads", "1", "tasks"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(threads.blas_threads() is None, reason="numpy's BLAS is not controllable here")
+def test_configure_sets_the_count_between_kernel_gemms():
+    before = threads.blas_threads()
+    try:
+        assert threads.configure("auto") is None and threads.blas_threads() == 1
+        assert threads.configure(2) == 2 and threads.blas_threads() == 2
+        assert "fixed at 2" in threads.describe()
+    finally:
+        threads.set_threads(None)
+        threads.set_blas_threads(before)
