@@ -15,7 +15,7 @@ The policy, per GEMM (``gemm(m, n, k)`` around it):
   the per-step recurrent GEMM of a small batch stays on one thread, the
   batched input projection and weight gradients of a big layer get more.
 * *free cores*: the cores this process may use (its affinity mask) minus the
-  CPU time other processes used over the last ~0.25 s, read from
+  CPU time other processes used on them over the last ~0.25 s, read from
   ``/proc/stat`` (Linux; elsewhere every core counts as free). Niced work
   counts too: with the kernel's autogroups (``sched_autogroup_enabled``, the
   default of desktop and many server kernels) ``nice`` orders processes only
@@ -107,10 +107,21 @@ class _Load:
         self.count_nice = (hasattr(os, "nice") and os.nice(0) > 0) or _autogroups()
 
     def _read(self):
+        """(busy seconds of the cores we may use, our own CPU seconds)."""
+        try:
+            mine = {f"cpu{i}" for i in os.sched_getaffinity(0)}
+        except (AttributeError, OSError):
+            mine = None
+        busy = 0
         with open("/proc/stat") as f:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = (
-                int(v) for v in f.readline().split()[1:9])
-        busy = user + system + irq + softirq + steal + (nice if self.count_nice else 0)
+            for line in f:
+                name, *fields = line.split()
+                if not name.startswith("cpu"):
+                    break
+                if (name == "cpu") != (mine is None) or (mine is not None and name not in mine):
+                    continue
+                user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+                busy += user + system + irq + softirq + steal + (nice if self.count_nice else 0)
         t = os.times()
         return busy / self.tick, t.user + t.system
 
