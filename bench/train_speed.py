@@ -11,7 +11,8 @@ Usage (from the repository root):
     python bench/train_speed.py --processes            # whole `seqkit train` processes vs torch
                                                        # ones, start-up included
     python bench/train_speed.py --memory               # peak memory of a training step
-    python bench/train_speed.py --task ner --data PATH --no-torch   # seqkit only, any task
+    python bench/train_speed.py --task ner --data PATH --no-torch --limit 800 \
+        --optimizers adam sparse-adam                  # seqkit only, any task
 
 Contenders: seqkit with each ``--settings`` value (``seqkit.threads.set_threads``:
 ``auto`` is the default policy, ``1`` one thread, ``2`` every GEMM on 2 threads
@@ -54,6 +55,10 @@ def _parse(argv=None):
     p.add_argument("--epochs", type=int, default=6, help="epochs per contender")
     p.add_argument("--settings", nargs="+", default=["auto", "1"],
                    help="seqkit thread settings to alternate (auto, 1, 2, ...)")
+    p.add_argument("--optimizers", nargs="+", default=[None],
+                   help="seqkit optimizers to alternate (default: the task's; e.g. adam sparse-adam)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="train on the first N training examples only (the vocabulary stays the full one)")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--load", type=int, default=0, help="other trainings to run beside it")
     p.add_argument("--load-threads", default=None, help="--threads of the load trainings")
@@ -68,7 +73,7 @@ def _parse(argv=None):
 
 
 # -- the seqkit side ------------------------------------------------------------
-def seqkit_run(args):
+def seqkit_run(args, optimizer=None):
     """A fresh ``Run`` of the task's default model and its encoded training examples."""
     from seqkit.cli.train import DEFAULT_MODEL
     from seqkit.plugins import load_plugins
@@ -77,11 +82,12 @@ def seqkit_run(args):
 
     load_plugins()
     task = get_task(args.task)
-    settings = {**DEFAULT_MODEL, **task.defaults, **({"cell": args.cell} if args.cell else {})}
+    settings = {**DEFAULT_MODEL, **task.defaults, **({"cell": args.cell} if args.cell else {}),
+                **({"optimizer": optimizer} if optimizer else {})}
     config = TrainConfig(**{k: v for k, v in settings.items() if k in {f.name for f in fields(TrainConfig)}})
     splits = split_records(task, task.read(args.data, {}), config.valid_fraction, config.seed)
     run = Run.create(task, splits["train"], settings, config, {}, None, "float32")
-    return run, run.encode(splits["train"])
+    return run, run.encode(splits["train"])[:args.limit]
 
 
 def seqkit_epoch(run, train, epoch, setting):
@@ -189,8 +195,10 @@ def epochs_main(args):
     tokens = sum(e.length for e in train)
     contenders = []
     for s in args.settings:
-        run, _ = seqkit_run(args)
-        contenders.append((f"seqkit --threads {s}", lambda e, run=run, s=s: seqkit_epoch(run, train, e, s)))
+        for opt in args.optimizers:
+            run, _ = seqkit_run(args, opt)
+            name = f"seqkit --threads {s}" + (f" --optimizer {opt}" if opt else "")
+            contenders.append((name, lambda e, run=run, s=s: seqkit_epoch(run, train, e, s)))
     if not args.no_torch:
         try:
             import torch  # noqa: F401
@@ -219,8 +227,8 @@ def epochs_main(args):
     med = {k: statistics.median(v) for k, v in times.items()}
     torch_name = next((n for n in med if n.startswith("torch")), None)
     one = next((n for n in med if n == "seqkit --threads 1"), None)
-    spec = run0.model.spec
-    print(f"\n{args.task} ({spec.cell} {spec.hidden}, {len(train)} examples, {tokens:,} tokens per "
+    from seqkit.cli.train import describe
+    print(f"\n{args.task} ({describe(run0.model)}, {len(train)} examples, {tokens:,} tokens per "
           f"epoch, {args.epochs} epochs per contender, alternating)")
     head = ["contender", "median epoch s", "total s", "tok/s", "last loss"]
     head += ["/ torch"] if torch_name else []
