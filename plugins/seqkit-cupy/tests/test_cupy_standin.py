@@ -157,6 +157,25 @@ def test_layers_on_the_standin_backend(cupy_backend, cell, options, training):
         np.testing.assert_allclose(got["cupy"][name], ref, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_embedding_row_sparse_gradient_on_the_standin(cupy_backend):
+    """The embedding's persistent row-sparse gradient (seqkit.rows) through the CuPy
+    backend's scatter_add: the same rows and values as on numpy, zeroed by zero_grad."""
+    from seqkit import Embedding, rows
+
+    ids, dy = np.array([[1, 4], [1, 7]]), np.arange(12.0).reshape(2, 2, 3)
+    got = {}
+    for backend in ("numpy", "cupy"):
+        emb = Embedding(9, 3, backend=backend, dtype="float64", seed=2)
+        y, backprop = emb.begin_update(ids)
+        backprop(emb.backend.asarray(dy))
+        g = emb.grads()["weight"]
+        got[backend] = (emb.backend.to_numpy(g).copy(), emb.backend.to_numpy(rows.touched_rows(g)))
+        emb.zero_grad()
+        assert not emb.backend.to_numpy(emb.grads()["weight"]).any()
+    np.testing.assert_array_equal(got["cupy"][0], got["numpy"][0])
+    assert got["cupy"][1].tolist() == got["numpy"][1].tolist() == [1, 4, 7]
+
+
 def test_backend_on_the_standin(cupy_standin):
     assert CupyBackend.unavailable_reason() is None
     be = CupyBackend()

@@ -34,7 +34,7 @@ def _module(name: str, **attrs) -> types.ModuleType:
 # array does not copy, nor does np.asarray of a NumPy one)
 _SAME_AS_NUMPY = ("ndarray", "float32", "float64", "int64", "asarray", "array", "zeros", "zeros_like",
                   "empty", "empty_like", "arange", "take", "matmul", "ascontiguousarray", "concatenate",
-                  "stack")
+                  "stack", "unique")
 _ns = types.SimpleNamespace
 _cuda = _ns(runtime=_ns(getDeviceCount=lambda: 1,
                         getDeviceProperties=lambda device: {"name": b"NumPy stand-in"}),
