@@ -48,7 +48,7 @@ def frame_nll(probs: np.ndarray, frames: np.ndarray) -> float:
 #: dropout on the recurrent stack's input frame, when --input-dropout is not given
 INPUT_DROPOUT = 0.0
 #: units of the deep output's hidden layer, when --output-hidden is not given (0: none)
-OUTPUT_HIDDEN = 0
+OUTPUT_HIDDEN = 512
 
 
 def poly_model(dims: dict, hparams: dict, backend, dtype: str, seed: int) -> ComposedModel:
@@ -94,9 +94,9 @@ class MusicPoly(MusicTask):
                      help="Units of a ReLU layer between the recurrent output and the sigmoid "
                           f"layer (a deep output; 0: none) [default: {OUTPUT_HIDDEN}]."),
     ]
-    defaults = {"cell": "gru", "hidden": 256, "dropout": 0.3, "optimizer": "adam", "lr": 2e-3,
-                "lr_decay": 0.97, "batch_size": 4, "bptt": 25, "clip_norm": 5.0, "epochs": 200,
-                "patience": 10, "reduction": "mean"}
+    defaults = {"cell": "gru", "hidden": 256, "dropout": 0.5, "optimizer": "adam", "lr": 2e-3,
+                "lr_decay": 0.97, "weight_decay": 1e-4, "batch_size": 4, "bptt": 25,
+                "clip_norm": 5.0, "epochs": 200, "patience": 10, "reduction": "mean"}
 
     # -- records and examples ------------------------------------------------------
     def record(self, source, options):
