@@ -46,7 +46,7 @@ def frame_nll(probs: np.ndarray, frames: np.ndarray) -> float:
 
 
 #: dropout on the recurrent stack's input frame, when --input-dropout is not given
-INPUT_DROPOUT = 0.0
+INPUT_DROPOUT = 0.2
 #: units of the deep output's hidden layer, when --output-hidden is not given (0: none)
 OUTPUT_HIDDEN = 512
 
