@@ -13,6 +13,7 @@ from ..diagnostics import GradientDiagnostics
 from ..distributed import Distributed, Single, launched_ranks
 from ..errors import SeqkitError
 from ..examples import Kind
+from ..optim import OPTIMIZERS
 from ..outputs import check_fresh_out, output_lock
 from ..plugins import registry
 from ..run import Run, best_path, get_task, split_records
@@ -30,7 +31,8 @@ MODEL_OPTIONS = [
      "Activation of cells that have one (default: the cell's own, tanh for rnn)."),
 ]
 TRAIN_OPTIONS = [
-    ("optimizer", click.Choice(["sgd", "adagrad", "rmsprop", "adam"]), "Optimizer."),
+    ("optimizer", click.Choice(list(OPTIMIZERS)),
+     "Optimizer (sparse-adam: lazy Adam on embedding rows, as torch's SparseAdam)."),
     ("lr", click.FloatRange(0, min_open=True), "Learning rate."),
     ("lr-decay", click.FloatRange(0, 1, min_open=True), "lr at epoch e = lr * decay**e."),
     ("weight-decay", click.FloatRange(0), "L2 weight decay."),
