@@ -193,14 +193,9 @@ def main():
             line += [f"{r['torch'] * 1e3:.2f}", f"{f / r['torch'] / 1e9:.0f}",
                      f"{r['seqkit'] / r['torch']:.2f}"]
         body.append([str(c) for c in line])
-    if args.markdown:
-        print("| " + " | ".join(head) + " |\n|---|" + "---:|" * (len(head) - 1))
-        for line in body:
-            print("| " + " | ".join(line) + " |")
-    else:
-        w = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(head)]
-        for line in [head] + body:
-            print("  ".join(c.rjust(w[i]) for i, c in enumerate(line)))
+    from tables import print_table  # beside this file
+
+    print_table(head, body, args.markdown)
     if "torch" in whos:
         print("\nmedian seqkit/torch over the grid: " + ", ".join(
             f"{c} {statistics.median(r['seqkit'] / r['torch'] for r in rows if r['cell'] == c):.2f}"

@@ -70,6 +70,7 @@ if not ARGS.omp_active:  # spinning OpenMP barriers collapse (100x) when cores a
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
+import tables  # noqa: E402
 from naive_rnn import per_example_forward_backward, stack_forward_backward  # noqa: E402
 
 import seqkit  # noqa: E402
@@ -239,16 +240,7 @@ def print_table(rows, markdown, torch_label):
              f"{r['per_example'] * 1e3:.0f}" if "per_example" in r else "-",
              fmt_ratio(r, "per_example", "fb")]
             for r in rows]
-    body = [[str(c) for c in line] for line in body]
-    if markdown:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
-        for line in body:
-            print("| " + " | ".join(line) + " |")
-    else:
-        w = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(head)]
-        for line in [head] + body:
-            print("  ".join(c.rjust(w[i]) for i, c in enumerate(line)))
+    tables.print_table(head, [[str(c) for c in line] for line in body], markdown)
 
 
 def print_summary(rows, cells):
