@@ -89,8 +89,8 @@ def main():
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{args.model}, {out['features']} (k <= {args.k}), {out['folds']} folds of {out['n']}: accuracy "
-              f"{out['accuracy']:.4f}, {out['errors']} errors; error % "
+        print(f"{args.model}, {out['features']} (k <= {args.k}), {out['folds']} folds of "
+              f"{out['n']}: accuracy {out['accuracy']:.4f}, {out['errors']} errors; error % "
               + ", ".join(f"{k} {v:.2f}" for k, v in out["error_percent"].items())
               + f" ({out['seconds']} s)")
 

@@ -217,7 +217,10 @@ def test_gradients_of_the_plugins_models(task_name, options):
 
 
 def test_balanced_weights_and_checkpoint_rebuilds_plugin_layers(tmp_path):
-    run = make_run("dna-classify", class_records()[:6], {"class_weight": "balanced"})
+    default = make_run("dna-classify", class_records()[:6], {})
+    assert default.encoders["wide"] == 2 and default.model.head.members == 3   # the defaults
+    run = make_run("dna-classify", class_records()[:6], {"class_weight": "balanced",
+                                                         "ensemble": 1})
     assert run.model.head.type_name == "weighted_softmax"
     assert np.allclose(run.model.head.weights, [1.0, 1.0])
     path = str(tmp_path / "m.npz")
