@@ -104,10 +104,12 @@ def test_a_resumed_distributed_run_continues_exactly(tmp_path, words):
 
 def test_ranks_without_distributed_are_refused_in_one_line(tmp_path, words):
     r = mpi(2, "train", "chars", "--data", words, "--out", tmp_path / "m.npz", *SMALL)
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode != 0
-    assert lines == ["Error: this is one of 2 processes started by an MPI launcher: add "
-                     "--distributed to train them as one, or run seqkit without mpiexec"] * 2
+    message = ("Error: this is one of 2 processes started by an MPI launcher: add "
+               "--distributed to train them as one, or run seqkit without mpiexec")
+    # each rank says it once (their lines may interleave), and nothing else
+    assert r.stderr.count(message) == 2
+    assert len(r.stderr.replace(message, "").split()) == 0
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -148,8 +150,8 @@ PROTOCOL = textwrap.dedent("""
         error = SeqkitError("bad window in chr7") if d.rank == 1 else None
         try:
             d.reduce_step(grads, 1.0, 1, 1, error)
-        except SeqkitError as e:
-            print(f"rank {d.rank}: {e}")
+        except SeqkitError as e:  # one file per rank: lines of two processes may interleave
+            open(f"{sys.argv[2]}.{d.rank}", "w").write(str(e))
     elif case == "hang":
         if d.rank == 1:
             time.sleep(300)  # never joins the collective
@@ -160,21 +162,22 @@ PROTOCOL = textwrap.dedent("""
 def protocol(tmp_path, case, timeout=120, **extra):
     script = tmp_path / "protocol.py"
     script.write_text(PROTOCOL)
-    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script), case],
+    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script), case,
+                           str(tmp_path / "message")],
                           capture_output=True, text=True, env=env(**extra), timeout=timeout)
 
 
 def test_one_allreduce_gives_the_weighted_mean_of_the_ranks_gradients(tmp_path):
     r = protocol(tmp_path, "average")
     assert r.returncode == 0, r.stderr
-    assert sorted(r.stdout.split("\n")) == ["", "ok 0", "ok 1"]
+    assert r.stdout.count("ok") == 2  # each rank's assertions passed
 
 
 def test_an_error_on_one_rank_reaches_every_rank_as_the_same_message(tmp_path):
     r = protocol(tmp_path, "error")
     assert r.returncode == 0, r.stderr
-    assert sorted(r.stdout.splitlines()) == ["rank 0: rank 1: bad window in chr7",
-                                             "rank 1: rank 1: bad window in chr7"]
+    for rank in (0, 1):
+        assert (tmp_path / f"message.{rank}").read_text() == "rank 1: bad window in chr7"
 
 
 def test_a_rank_that_hangs_is_noticed_by_the_watchdog(tmp_path):
