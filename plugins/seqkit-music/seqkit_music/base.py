@@ -13,7 +13,7 @@ import os
 import click
 import numpy as np
 
-from seqkit import SeqkitError, Task
+from seqkit import Example, SeqkitError, Task
 from seqkit.textio import write_bytes
 
 from .data import SPLITS, Source, read_midi_source, read_sources, split_of
@@ -68,12 +68,18 @@ class MusicTask(Task):
         """The record of a primer file, checked against the encoders."""
         return self.record(source, encoders)
 
-    def span(self, example) -> tuple[int, int] | None:
-        """Lowest and highest pitch index of an encoded example (for transposition)."""
+    def shift(self, a, k: int):
+        """An encoded input or target moved by ``k`` semitones."""
         raise NotImplementedError
 
+    def span(self, example) -> tuple[int, int] | None:
+        """Lowest and highest pitch index of an encoded example (for transposition)."""
+        return example.meta["span"]
+
     def transposed(self, example, k: int):
-        raise NotImplementedError
+        lo, hi = example.meta["span"]
+        return Example(self.shift(example.x, k), self.shift(example.y, k),
+                       meta={**example.meta, "span": (lo + k, hi + k)})
 
     def primer_start(self, record, encoders: dict):
         raise NotImplementedError

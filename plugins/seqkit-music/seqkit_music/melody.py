@@ -103,13 +103,8 @@ class MusicMelody(MusicTask):
         n = FIRST_PITCH + self.n_pitches(encoders)
         return {"n_in": n, "n_y": n}
 
-    def span(self, example):
-        return example.meta["span"]
-
-    def transposed(self, example, k):
-        lo, hi = example.meta["span"]
-        return Example(transpose_tokens(example.x, k), transpose_tokens(example.y, k),
-                       meta={**example.meta, "span": (lo + k, hi + k)})
+    def shift(self, a, k):
+        return transpose_tokens(a, k)
 
     # -- results -------------------------------------------------------------------------
     def metrics(self, outputs, examples, encoders):

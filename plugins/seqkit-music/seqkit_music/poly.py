@@ -121,13 +121,8 @@ class MusicPoly(MusicTask):
     def build_model(self, dims, hparams, backend, dtype, seed):
         return poly_model(dims, hparams, backend, dtype, seed)
 
-    def span(self, example):
-        return example.meta["span"]
-
-    def transposed(self, example, k):
-        lo, hi = example.meta["span"]
-        return Example(transpose(example.x, k), transpose(example.y, k),
-                       meta={**example.meta, "span": (lo + k, hi + k)})
+    def shift(self, a, k):
+        return transpose(a, k)
 
     # -- results -----------------------------------------------------------------------
     def metrics(self, outputs, examples, encoders):
