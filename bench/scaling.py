@@ -56,11 +56,13 @@ def worker(args) -> None:
     """One rank: the task's default run, ``--steps`` global batches, timed."""
     import numpy as np
 
-    from seqkit.cli.train import DEFAULT_MODEL
+    from seqkit import threads
+    from seqkit.cli.train import fresh_run
     from seqkit.distributed import Distributed
-    from seqkit.run import Run, get_task, split_records
-    from seqkit.train import TrainConfig, train_epoch
+    from seqkit.run import get_task
+    from seqkit.train import train_epoch
 
+    threads.configure()  # SEQKIT_THREADS from the launcher: 1
     name = args.tasks[0]
     task = get_task(name)
     data = DATA[name]
@@ -68,14 +70,9 @@ def worker(args) -> None:
         import seqkit_text
 
         data = Path(seqkit_text.__file__).parent / "data" / "dinos.txt"
-    settings = {**DEFAULT_MODEL, **task.defaults}
-    if args.batch_size:
-        settings["batch_size"] = args.batch_size
-    fields = TrainConfig.__dataclass_fields__
-    config = TrainConfig(**{k: v for k, v in settings.items() if k in fields})
-    splits = split_records(task, task.read(str(data), {}), config.valid_fraction, config.seed)
-    run = Run.create(task, splits["train"], settings, config, {}, "numpy", "float32")
-    train = run.encode(splits["train"])
+    run, splits = fresh_run(task, str(data), {"batch_size": args.batch_size} if args.batch_size else {},
+                            backend="numpy")
+    config, train = run.config, run.encode(splits["train"])
 
     class Timed(Distributed):
         seconds, calls = 0.0, 0
@@ -163,7 +160,8 @@ def main(argv=None) -> None:
                                                             os.environ.get("PATH", "")]))
     if mpiexec is None:
         sys.exit("no mpiexec: pip install 'seqkit[mpi]'")
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    # one BLAS thread per rank, fixed (not seqkit's policy): N ranks use N cores
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "SEQKIT_THREADS": "1"}
     rows = []
     for name in args.tasks:
         base = None

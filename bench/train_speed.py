@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import fields
 
 import numpy as np
 
@@ -75,18 +74,14 @@ def _parse(argv=None):
 # -- the seqkit side ------------------------------------------------------------
 def seqkit_run(args, optimizer=None):
     """A fresh ``Run`` of the task's default model and its encoded training examples."""
-    from seqkit.cli.train import DEFAULT_MODEL
+    from seqkit.cli.train import fresh_run
     from seqkit.plugins import load_plugins
-    from seqkit.run import Run, get_task, split_records
-    from seqkit.train import TrainConfig
+    from seqkit.run import get_task
 
     load_plugins()
-    task = get_task(args.task)
-    settings = {**DEFAULT_MODEL, **task.defaults, **({"cell": args.cell} if args.cell else {}),
-                **({"optimizer": optimizer} if optimizer else {})}
-    config = TrainConfig(**{k: v for k, v in settings.items() if k in {f.name for f in fields(TrainConfig)}})
-    splits = split_records(task, task.read(args.data, {}), config.valid_fraction, config.seed)
-    run = Run.create(task, splits["train"], settings, config, {}, None, "float32")
+    given = {**({"cell": args.cell} if args.cell else {}),
+             **({"optimizer": optimizer} if optimizer else {})}
+    run, splits = fresh_run(get_task(args.task), args.data, given)
     return run, run.encode(splits["train"])[:args.limit]
 
 

@@ -145,7 +145,6 @@ def _train(task, data, out, resume, overwrite, backend, dtype, plot, quiet, diag
 def _train_ranks(task, data, out, resume, overwrite, backend, dtype, plot, quiet, diagnostics,
                  dist, given) -> Run:
     given = {k: v for k, v in given.items() if v is not None}
-    names = {f.name for f in fields(TrainConfig)}
     task_options = {o.name: given.pop(o.name) for o in task.options if o.name in given}
     say = (lambda s: click.echo(s, err=True)) if dist.is_root else (lambda s: None)
     with contextlib.ExitStack() as owned:
@@ -160,12 +159,7 @@ def _train_ranks(task, data, out, resume, overwrite, backend, dtype, plot, quiet
                 splits = split_records(task, task.read(data, run.options),
                                        run.config.valid_fraction, run.config.seed)
             else:
-                settings = {**DEFAULT_MODEL, **task.defaults, **given}
-                config = TrainConfig(**{k: v for k, v in settings.items() if k in names})
-                splits = split_records(task, task.read(data, task_options), config.valid_fraction,
-                                       config.seed)
-                run = Run.create(task, splits["train"], settings, config, task_options, backend,
-                                 dtype or "float32")
+                run, splits = fresh_run(task, data, given, task_options, backend, dtype or "float32")
             return run, run.encode(splits["train"]), run.encode(splits.get("valid", []))
 
         dist.agreed(claim_out)
@@ -185,6 +179,22 @@ def _train_ranks(task, data, out, resume, overwrite, backend, dtype, plot, quiet
                 plot_history(run.history.epochs, plot, title=f"seqkit {task.name}")
                 say(f"saved {plot}")
     return run
+
+
+def fresh_run(task, data, given: dict | None = None, task_options: dict | None = None,
+              backend=None, dtype: str = "float32") -> tuple[Run, dict]:
+    """A new run of ``task`` on ``data``: the options ``given`` over the task's defaults
+    over the core's, as ``seqkit train`` builds it; with the data's splits (a
+    validation split carved out of "train" when the data has none)."""
+    settings = {**DEFAULT_MODEL, **task.defaults, **(given or {})}
+    config = TrainConfig(**{k: v for k, v in settings.items() if k in TRAIN_CONFIG_FIELDS})
+    splits = split_records(task, task.read(data, task_options or {}), config.valid_fraction,
+                           config.seed)
+    run = Run.create(task, splits["train"], settings, config, task_options or {}, backend, dtype)
+    return run, splits
+
+
+TRAIN_CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
 
 def _resume(task, resume, given, task_options, dtype, backend) -> Run:
