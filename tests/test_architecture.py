@@ -70,3 +70,20 @@ def test_no_import_cycles_among_core_modules():
 def test_modules_stay_small(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= 300, f"{name} has {lines} lines"
+
+
+#: what a command's start-up must not import: each is needed only by the commands that use it
+HEAVY = ["torch", "matplotlib", "mido", "Bio", "mpi4py", "seqeval", "sklearn", "scipy", "cupy"]
+
+
+def test_loading_every_plugin_imports_no_heavy_module():
+    """``seqkit --help`` loads every installed plugin; none of them may pull in a library
+    that only some command needs (MIDI, FASTA, MPI, plotting, the GPU)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, seqkit.cli; from seqkit.plugins import registry; registry(); "
+            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == []

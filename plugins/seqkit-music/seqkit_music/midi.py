@@ -19,8 +19,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import mido
-
 from seqkit import SeqkitError
 
 TICKS_PER_BEAT = 480
@@ -41,6 +39,8 @@ class Score:
 def read_midi(path: str, steps_per_quarter: int, data: bytes | None = None) -> Score:
     """The notes of every track of the MIDI file at ``path`` (or of its contents
     ``data``), quantised. Unreadable files are a one-line error naming them."""
+    import mido  # here, not at plugin load: every seqkit command loads the plugin
+
     try:
         mid = mido.MidiFile(path) if data is None else mido.MidiFile(file=io.BytesIO(data))
     except FileNotFoundError:
@@ -96,6 +96,8 @@ def midi_bytes(parts: list[tuple[str, list]], n_steps: int, steps_per_quarter: i
     """A type-1 MIDI file: ``parts`` is ``[(track name, [(pitch, start, end), ...]), ...]``
     on a grid of ``steps_per_quarter`` steps per quarter note at ``bpm``; ``marker``
     (step, text) marks a moment (where the generated music starts)."""
+    import mido  # here, not at plugin load: every seqkit command loads the plugin
+
     ticks = TICKS_PER_BEAT // steps_per_quarter
     end_tick = n_steps * ticks
     mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
