@@ -47,6 +47,7 @@ from seqkit.textio import write_text
 
 from . import io as dio
 from .alphabet import kmer_ids, kmer_one_hot, n_kmers, one_hot, reverse_complement, to_codes
+from .genes import GeneModel
 from .layers import EnsembleSoftmax, FlatInput, SeqPool, WeightedSoftmax
 from .splits import deduplicate, held_out
 
@@ -431,6 +432,14 @@ class DnaTag(DnaTask):
                      default=None,
                      help="Share of the training windows without any non-background base kept "
                           "each epoch (default 0.25)."),
+        click.Option(["--decode"], type=click.Choice(["base", "gene"]), default=None,
+                     help="base: each base's most likely label (or the CRF's path); gene: the best "
+                          "gene structure (start and stop codons, reading frame, GT..AG introns) "
+                          "scored by counted codon and splice-site statistics; needs one coding "
+                          "label beside the background (default base)."),
+        click.Option(["--evidence-weight"], type=click.FloatRange(0), default=None,
+                     help="With --decode gene: weight of the network's log-odds of coding added to "
+                          "the gene model's scores (default 0: the gene model alone)."),
     ]
     monitor = ("f1", "max")
     default_kmer = 6
@@ -489,7 +498,31 @@ class DnaTag(DnaTask):
                                                     else self.default_class_weight)
         if weighting == "balanced":
             enc["class_weights"] = balanced_weights(counts, labels)
+        if (options.get("decode") or "base") == "gene":
+            enc.update(self._fit_gene_model(train, labels))
+            enc["evidence_weight"] = float(options.get("evidence_weight") or 0.0)
+        elif options.get("evidence_weight"):
+            raise SeqkitError("--evidence-weight needs --decode gene")
         return enc
+
+    @staticmethod
+    def _fit_gene_model(train, labels) -> dict:
+        if len(labels) != 2:
+            raise SeqkitError(f"--decode gene needs one coding label beside the background "
+                              f"{labels[0]!r}; the training data has {', '.join(labels[1:])}")
+        coding = labels[1]
+        masks = [np.frombuffer(r.tags.encode(), dtype=np.uint8) == ord(coding)
+                 if isinstance(r.tags, str) else np.asarray(r.tags) == coding for r in train]
+        model = GeneModel.fit([r.codes for r in train], masks)
+        return {"decode": "gene", "gene_model": model.to_json()}
+
+    def _gene_model(self, encoders):
+        if encoders.get("decode") != "gene":
+            return None
+        cached = getattr(self, "_gene_cache", None)
+        if cached is None or cached[0] is not encoders:
+            self._gene_cache = (encoders, GeneModel.from_json(encoders["gene_model"]))
+        return self._gene_cache[1]
 
     def _tag_table(self, encoders):
         cached = getattr(self, "_tags_cache", None)
@@ -522,7 +555,8 @@ class DnaTag(DnaTask):
                         "window": encoders.get("window", 500),
                         "context": encoders.get("context", 400),
                         "background_windows": encoders.get("background_windows", 1.0),
-                        "background_id": 0})
+                        "background_id": 0, "gene": self._gene_model(encoders),
+                        "evidence_weight": encoders.get("evidence_weight", 0.0)})
 
     # -- windows -------------------------------------------------------------------
     @staticmethod
@@ -590,12 +624,14 @@ class DnaTag(DnaTask):
             probs[i][s][off + a:off + b] = o.probs[a:b]
             labels[i][s][off + a:off + b] = o.labels[a:b]
         out = []
-        for (pf, pr), (lf, _) in zip(probs, labels):
-            if pr is None:
-                out.append(Output(pf, lf))
-            else:
-                p = (pf + pr[::-1]) / 2
-                out.append(Output(p, p.argmax(-1)))
+        for (pf, pr), (lf, _), ex in zip(probs, labels, examples):
+            if pr is not None:
+                pf = (pf + pr[::-1]) / 2
+                lf = pf.argmax(-1)
+            gene = ex.meta.get("gene")
+            if gene is not None:
+                lf = gene_labels(gene, ex.meta["codes"], pf, ex.meta.get("evidence_weight", 0.0))
+            out.append(Output(pf, lf))
         return out
 
     # -- results -------------------------------------------------------------------
@@ -612,6 +648,17 @@ class DnaTag(DnaTask):
         for r, o in zip(records, outputs):
             lines += dio.bed_intervals(r.id, o.labels, o.probs, encoders["labels"], 0)
         write_text(path, "".join(line + "\n" for line in lines))
+
+
+def gene_labels(gene: GeneModel, codes: np.ndarray, probs: np.ndarray, weight: float):
+    """Label ids (0 background, 1 coding) of the best gene structure; with ``weight``
+    the network's log-odds of coding join the gene model's scores."""
+    evidence = None
+    if weight:
+        p = np.clip(probs, 1e-6, 1.0)
+        evidence = np.zeros((len(codes), 7))
+        evidence[:, 1:4] = (weight * (np.log(p[:, 1]) - np.log(p[:, 0])))[:, None]
+    return gene.coding(codes, evidence).astype(np.int64)
 
 
 def tagging_metrics(outputs, ys, labels, softmax: bool = True) -> dict:
