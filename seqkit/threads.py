@@ -10,10 +10,10 @@ The policy, per GEMM (``gemm(m, n, k)`` around it):
 
     threads = min(cap, flops // FLOPS_PER_THREAD, free cores)      (at least 1)
 
-* ``flops = 2 m n k``; ``FLOPS_PER_THREAD`` is where a second thread started
-  to pay on this machine's OpenBLAS (measured by ``bench/gemm_threads.py``):
-  the per-step recurrent GEMM of a small batch stays on one thread, the
-  batched input projection and weight gradients of a big layer get more.
+* ``flops = 2 m n k``; ``FLOPS_PER_THREAD`` (2 MFLOP) is where a second thread
+  paid in whole training epochs on this machine's idle cores: only the tiniest
+  GEMMs (a per-step GEMM of B 16, H 64) stay on one thread; the contention
+  protection is the next point, not this threshold.
 * *free cores*: the cores this process may use (its affinity mask) minus the
   CPU time other processes used on them over the last ~0.25 s, read from
   ``/proc/stat`` (Linux; elsewhere every core counts as free). Niced work
@@ -23,6 +23,11 @@ The policy, per GEMM (``gemm(m, n, k)`` around it):
   shell took half of our core here. Only where autogroups are off and we are
   not niced ourselves is niced work left out (the scheduler then gives way to
   us). So a second training on the cores sends both to one thread each.
+* *a process seqkit owns* (the CLI: ``configure()`` under the policy): a GEMM's
+  count stays set after it, until the next GEMM big enough to decide, and GEMMs
+  too small to split run on whatever is set. Switching back to one thread after
+  every GEMM put a BLAS thread to sleep that the next GEMM had to wake.
+  As a library (no ``configure()``) every block restores the count it found.
 * *cap*: ``SEQKIT_THREADS`` or ``set_threads(n)`` (``seqkit --threads N``)
   fixes the count of every GEMM to ``n`` (no policy); ``auto`` (the default)
   lets the policy decide up to the usable cores.
@@ -40,9 +45,12 @@ from .errors import SeqkitError
 
 ENV = "SEQKIT_THREADS"
 
-#: a GEMM gets one thread per this many floating-point operations (2 m n k);
-#: below it one thread is fastest (bench/gemm_threads.py, docs/performance.md)
-FLOPS_PER_THREAD = 24e6
+#: a GEMM gets one thread per this many floating-point operations (2 m n k).
+#: Set from whole training epochs on the idle machine (bench/train_speed.py,
+#: docs/performance.md), not from isolated GEMMs: bench/gemm_threads.py puts the
+#: crossover of a lone GEMM nearer 8-30 MFLOP, but inside a kernel the threads are
+#: already awake, and 24e6 here left a fifth of the 2-thread speed unused.
+FLOPS_PER_THREAD = 2e6
 
 #: how often (seconds) the other processes' CPU use is re-read
 _SAMPLE_S = 0.25
@@ -50,6 +58,7 @@ _SAMPLE_S = 0.25
 _fixed: int | None = None      # set_threads(n) / SEQKIT_THREADS=n; None: the policy
 _fixed_read = False            # whether the environment was read
 _libs: list | None = None      # threadpoolctl controllers of numpy's BLAS
+_owned = False                 # configure() ran under the policy: the process's BLAS is ours
 
 
 def parse_threads(value) -> int | None:
@@ -207,7 +216,13 @@ class gemm:
     __slots__ = ("want", "before")
 
     def __init__(self, m: int, n: int, k: int, xp=None):
-        self.want = None if (xp is not None and xp.__name__ != "numpy") else threads_for(m, n, k)
+        if (xp is not None and xp.__name__ != "numpy") or (
+                _owned and fixed_threads() is None and 2.0 * m * n * k < 2 * FLOPS_PER_THREAD):
+            # a GEMM too small to split runs on whatever count is set: in a process
+            # seqkit owns, switching it costs more than the GEMM would gain
+            self.want = None
+        else:
+            self.want = threads_for(m, n, k)
         self.before = None
 
     def __enter__(self):
@@ -218,7 +233,9 @@ class gemm:
         return self
 
     def __exit__(self, *exc):
-        if self.before is not None and self.before != self.want:
+        # in a process seqkit owns the count stays until the next GEMM decides again
+        # (waking a sleeping BLAS thread per GEMM cost more than it saved)
+        if self.before is not None and self.before != self.want and not _owned:
             set_blas_threads(self.before)
         return False
 
@@ -229,9 +246,11 @@ def configure(n=None) -> int | None:
     to what the policy gives a small GEMM (1) or to the fixed count, so that
     unscoped BLAS calls (a small output layer) do not spin threads on a shared
     machine. Returns the fixed count (None: the policy)."""
+    global _owned
     if n is not None:
         set_threads(n)
     fixed = fixed_threads()
+    _owned = fixed is None
     if _blas_libs():
         set_blas_threads(fixed if fixed is not None else 1)
     return fixed

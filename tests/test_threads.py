@@ -11,6 +11,7 @@ from seqkit import SeqkitError, threads
 @pytest.fixture(autouse=True)
 def _policy(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "_owned", False)
     threads.set_threads(None)
     yield
     threads.set_threads(None)
@@ -27,7 +28,8 @@ def test_parse_threads():
 def test_small_gemms_get_one_thread_big_ones_more(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
     monkeypatch.setattr(threads._load, "others_cores", lambda: 0.0)
-    assert threads.threads_for(32, 512, 128) == 1          # a per-step LSTM GEMM, B 32, H 128
+    assert threads.threads_for(16, 256, 64) == 1           # a per-step LSTM GEMM, B 16, H 64
+    assert threads.threads_for(32, 512, 128) == 2          # B 32, H 128: 4.2 MFLOP
     assert threads.threads_for(3200, 1024, 256) == 4       # an input projection, T*B 3200
     flops_of_two = threads.FLOPS_PER_THREAD * 2
     assert threads.threads_for(1, 1, int(flops_of_two // 2)) == 2
@@ -120,4 +122,26 @@ def test_configure_sets_the_count_between_kernel_gemms():
         assert "fixed at 2" in threads.describe()
     finally:
         threads.set_threads(None)
+        threads.set_blas_threads(before)
+
+
+@pytest.mark.skipif(threads.blas_threads() is None, reason="numpy's BLAS is not controllable here")
+def test_a_process_seqkit_owns_keeps_the_count_between_gemms(monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads._load, "others_cores", lambda: 0.0)
+    before = threads.blas_threads()
+    try:
+        threads.configure("auto")
+        assert threads.blas_threads() == 1
+        with threads.gemm(3200, 1024, 256):       # big: both free cores
+            assert threads.blas_threads() == 2
+        assert threads.blas_threads() == 2        # not switched back (no thread to wake next time)
+        with threads.gemm(4, 4, 4):               # too small to decide: left as it is
+            assert threads.blas_threads() == 2
+        monkeypatch.setattr(threads._load, "others_cores", lambda: 1.0)   # another training
+        with threads.gemm(3200, 1024, 256):
+            assert threads.blas_threads() == 1
+        assert threads.blas_threads() == 1
+    finally:
+        threads._owned = False
         threads.set_blas_threads(before)
