@@ -3,8 +3,9 @@ timed with 1 thread and with every usable core, and the machine's GEMM ceiling.
 
 Usage (from the repository root):
 
-    python bench/gemm_threads.py              # the table; the crossover behind
-                                              # seqkit.threads.FLOPS_PER_THREAD
+    python bench/gemm_threads.py              # the table: lone GEMMs (the policy's
+                                              # threshold comes from whole epochs,
+                                              # docs/performance.md)
     python bench/gemm_threads.py --markdown
 
 Each shape runs back to back (threads kept warm, as in a kernel), medians of 7
