@@ -242,10 +242,10 @@ class gemm:
 
 def configure(n=None) -> int | None:
     """For a whole process (the CLI calls it once): fix the count if ``n`` is given
-    (else read ``SEQKIT_THREADS``) and set the BLAS's count *between* kernel GEMMs
-    to what the policy gives a small GEMM (1) or to the fixed count, so that
-    unscoped BLAS calls (a small output layer) do not spin threads on a shared
-    machine. Returns the fixed count (None: the policy)."""
+    (else read ``SEQKIT_THREADS``). Under the policy the process's BLAS is then
+    seqkit's: the count starts at 1 and stays, between kernel GEMMs, where the
+    last GEMM big enough to decide put it (see the module docstring); a fixed
+    count is set once. Returns the fixed count (None: the policy)."""
     global _owned
     if n is not None:
         set_threads(n)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .alphabet import kmer_ids
+
 N_STATES = 7
 CODING = (1, 2, 3)
 NEG = -1e9
@@ -53,20 +55,22 @@ def gene_states(coding: np.ndarray) -> np.ndarray:
     return z
 
 
+def _shift(a: np.ndarray, offset: int, fill: int) -> np.ndarray:
+    """out[t] = a[t + offset], ``fill`` where t + offset runs off either end."""
+    out = np.full(len(a), fill, dtype=a.dtype)
+    T = len(a)
+    if offset >= 0:
+        out[:max(T - offset, 0)] = a[offset:]
+    else:
+        out[-offset:] = a[:T + offset]
+    return out
+
+
 def _kmer_at(codes: np.ndarray, offset: int, k: int) -> np.ndarray:
     """Id of the k bases starting at t + offset (base 4: A C G T), -1 off the ends or
     over an ambiguity code."""
-    T = len(codes)
-    ids = np.zeros(T, dtype=np.int64)
-    ok = np.ones(T, dtype=bool)
-    for j in range(k):
-        src = np.arange(T) + offset + j
-        inside = (src >= 0) & (src < T)
-        b = np.full(T, 4, dtype=np.int64)
-        b[inside] = codes[src[inside]]
-        ok &= b < 4
-        ids = ids * 4 + np.minimum(b, 3)
-    return np.where(ok, ids, -1)
+    # kmer_ids numbers the k-mer starting k // 2 before each base, from 1 (0: none)
+    return _shift(kmer_ids(codes, k) - 1, offset + k // 2, -1)
 
 
 def _word(s: str) -> int:
@@ -83,13 +87,9 @@ def _contexts(codes: np.ndarray, order: int):
 
 def _window_score(codes: np.ndarray, pwm: np.ndarray, lo: int) -> np.ndarray:
     """sum_j pwm[j, x<t+lo+j>] at every t (ambiguous or missing bases add 0)."""
-    T = len(codes)
-    s = np.zeros(T)
+    s = np.zeros(len(codes))
     for j in range(pwm.shape[0]):
-        src = np.arange(T) + lo + j
-        inside = (src >= 0) & (src < T)
-        b = np.full(T, 4, dtype=np.int64)
-        b[inside] = codes[src[inside]]
+        b = _shift(codes, lo + j, 4)
         s += np.where(b < 4, pwm[j, np.minimum(b, 3)], 0.0)
     return s
 

@@ -499,20 +499,18 @@ class DnaTag(DnaTask):
         if weighting == "balanced":
             enc["class_weights"] = balanced_weights(counts, labels)
         if (options.get("decode") or "base") == "gene":
-            enc.update(self._fit_gene_model(train, labels))
+            enc.update(self._fit_gene_model(train, enc))
             enc["evidence_weight"] = float(options.get("evidence_weight") or 0.0)
         elif options.get("evidence_weight"):
             raise SeqkitError("--evidence-weight needs --decode gene")
         return enc
 
-    @staticmethod
-    def _fit_gene_model(train, labels) -> dict:
+    def _fit_gene_model(self, train, encoders) -> dict:
+        labels = encoders["labels"]
         if len(labels) != 2:
             raise SeqkitError(f"--decode gene needs one coding label beside the background "
                               f"{labels[0]!r}; the training data has {', '.join(labels[1:])}")
-        coding = labels[1]
-        masks = [np.frombuffer(r.tags.encode(), dtype=np.uint8) == ord(coding)
-                 if isinstance(r.tags, str) else np.asarray(r.tags) == coding for r in train]
+        masks = [self._tag_ids(r, encoders) == 1 for r in train]     # 1: the coding label
         model = GeneModel.fit([r.codes for r in train], masks)
         return {"decode": "gene", "gene_model": model.to_json()}
 
@@ -535,19 +533,23 @@ class DnaTag(DnaTask):
             self._tags_cache = (encoders, table, index)
         return self._tags_cache[1:]
 
+    def _tag_ids(self, record, encoders) -> np.ndarray:
+        """(T,) the label id of every base of ``record``; a label the training data
+        lacks is a one-line error."""
+        table, index = self._tag_table(encoders)
+        if isinstance(record.tags, str) and record.tags.isascii():
+            y = table[np.frombuffer(record.tags.encode("ascii"), dtype=np.uint8)]
+        else:
+            y = np.array([index.get(t, -1) for t in record.tags], dtype=np.int64)
+        if (y < 0).any():
+            pos = int(np.flatnonzero(y < 0)[0])
+            raise SeqkitError(f"record {record.id!r}: label {record.tags[pos]!r} at position "
+                              f"{pos + 1} is not one the training data has "
+                              f"({', '.join(encoders['labels'])})")
+        return y
+
     def encode(self, record, encoders):
-        y = None
-        if record.tags is not None:
-            table, index = self._tag_table(encoders)
-            if isinstance(record.tags, str) and record.tags.isascii():
-                y = table[np.frombuffer(record.tags.encode("ascii"), dtype=np.uint8)]
-            else:
-                y = np.array([index.get(t, -1) for t in record.tags], dtype=np.int64)
-            if (y < 0).any():
-                pos = int(np.flatnonzero(y < 0)[0])
-                raise SeqkitError(f"record {record.id!r}: label {record.tags[pos]!r} at position "
-                                  f"{pos + 1} is not one the training data has "
-                                  f"({', '.join(encoders['labels'])})")
+        y = None if record.tags is None else self._tag_ids(record, encoders)
         return Example(self.features(record.codes, encoders), y,
                        {"id": record.id, "codes": record.codes, "kmer": encoders.get("kmer", 0),
                         "rc_augment": encoders.get("rc_augment", False),
@@ -630,7 +632,15 @@ class DnaTag(DnaTask):
                 lf = pf.argmax(-1)
             gene = ex.meta.get("gene")
             if gene is not None:
-                lf = gene_labels(gene, ex.meta["codes"], pf, ex.meta.get("evidence_weight", 0.0))
+                weight = ex.meta.get("evidence_weight", 0.0)
+                if weight:
+                    lf = gene_labels(gene, ex.meta["codes"], pf, weight)
+                else:
+                    # the gene model alone: the same path every epoch (the validation
+                    # genes are decoded once, not once an epoch)
+                    if "_gene_path" not in ex.meta:
+                        ex.meta["_gene_path"] = gene_labels(gene, ex.meta["codes"], pf, 0.0)
+                    lf = ex.meta["_gene_path"]
             out.append(Output(pf, lf))
         return out
 

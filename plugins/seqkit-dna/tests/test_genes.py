@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from seqkit_dna.alphabet import to_codes
 from seqkit_dna.genes import GeneModel, gene_states
+from seqkit_dna.tasks import gene_labels
 
 from seqkit.testing import run_seqkit
 
@@ -128,6 +129,14 @@ def test_evidence_moves_the_path_and_json_round_trips(fitted):
     assert not fitted.coding(codes, against).any() and fitted.coding(codes).any()
 
 
+def test_the_networks_evidence_enters_with_its_weight(fitted):
+    s, _ = genes(1, 9)[0]
+    codes = to_codes(s)
+    says_background = np.tile([1 - 1e-6, 1e-6], (len(s), 1))   # a network sure nothing codes
+    assert gene_labels(fitted, codes, says_background, 0.0).any()        # the gene model alone
+    assert not gene_labels(fitted, codes, says_background, 10.0).any()   # the network outweighs it
+
+
 def write_table(path, splits):
     lines = ["id\tsplit\tsequence\tlabels"]
     for split, rows in splits.items():
@@ -163,7 +172,7 @@ def test_cli_decode_gene_train_evaluate_predict(tmp_path):
         rid, start, end, label, _ = line.split("\t")
         assert label == "C"
         called[rid][int(start):int(end)] = True
-    for i, (s, mask) in enumerate(test):
+    for i, (_, mask) in enumerate(test):
         assert f1(called[f"t{i}"], mask) > 0.9
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only
 from seqkit.threads import gemm
 
-from ._common import transposed
+from ._common import sweep_array, transposed
 
 
 class GRUCache(NamedTuple):
@@ -70,12 +70,10 @@ def gru_forward(params, x, lengths, state0):
     x, xW = input_projection(x, W_ih_s, bias, order)
     b_hn = b_hh[H2:]
 
-    # zeros only where some step is padded: otherwise the sweep writes every entry
-    new = np.empty if order.n_active[-1] == B else np.zeros
-    a_all = new((T + 1, B, n_a), dtype=x.dtype)
+    a_all = sweep_array(order, (T + 1, B, n_a), x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
-    gates = new((T, B, 3 * n_a), dtype=x.dtype)
-    hn_all = new((T, B, n_a), dtype=x.dtype)
+    gates = sweep_array(order, (T, B, 3 * n_a), x.dtype)
+    hn_all = sweep_array(order, (T, B, n_a), x.dtype)
     gh_buf = np.empty((B, 3 * n_a), dtype=x.dtype)
     W_hh_T = transposed(W_hh)
     W_hh_T[:, :H2] *= -1
@@ -138,7 +136,7 @@ def gru_backward(cache: GRUCache, da, d_state_n):
     #    GEMM reads them without a copy. Padded rows stay 0.
     da = order.sort(da, axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
-    D = (np.empty if order.n_active[-1] == B else np.zeros)((T, B, 4 * n_a), dtype=x.dtype)
+    D = sweep_array(order, (T, B, 4 * n_a), x.dtype)
     g_buf = np.empty((B, n_a), dtype=x.dtype)
     with gemm(B, 3 * n_a, n_a):
         for t in range(T - 1, -1, -1):

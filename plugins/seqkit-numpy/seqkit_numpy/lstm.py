@@ -27,6 +27,8 @@ import numpy as np
 from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
 from seqkit.threads import gemm
 
+from ._common import sweep_array
+
 
 class LSTMCache(NamedTuple):
     """What backward needs. Batch axes are in ``order``'s sorted order."""
@@ -86,11 +88,11 @@ def lstm_forward(params, x, lengths, state0):
     # (a fresh one costs page faults besides its pass; the forward ran 2-10 %
     # faster in an A/B)
     gates = xW
-    new = np.empty if order.n_active[-1] == B else np.zeros
-    a_all, c_all = new((T + 1, B, n_a), dtype=x.dtype), new((T + 1, B, n_a), dtype=x.dtype)
+    a_all = sweep_array(order, (T + 1, B, n_a), x.dtype)
+    c_all = sweep_array(order, (T + 1, B, n_a), x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
     c_all[0] = order.sort(state0[1], axis=0)
-    tanh_c = new((T, B, n_a), dtype=x.dtype)
+    tanh_c = sweep_array(order, (T, B, n_a), x.dtype)
     ig_buf = np.empty((B, n_a), dtype=x.dtype)
     aW_buf = np.empty((B, 4 * n_a), dtype=x.dtype)
     # gemm: the per-step GEMM's threads (seqkit.threads). exp(-v) overflows to
@@ -171,12 +173,11 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     P_buf = np.empty((K, B, n_a), dtype=x.dtype)
 
     # 2. the sweep; D holds the pre-activation gradients [i, f, g, o] of each
-    #    step, in W's own row order. Padded rows stay 0 (np.empty
-    #    when there are none: np.zeros costs a pass over D).
+    #    step, in W's own row order. Padded rows stay 0.
     da = order.sort(da, axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     dc_next = initial_gradient(d_state_n[1], c_all[0], order)
-    D = (np.empty if order.n_active[-1] == B else np.zeros)((T, B, 4 * n_a), dtype=x.dtype)
+    D = sweep_array(order, (T, B, 4 * n_a), x.dtype)
     D4 = D.reshape(T, B, 4, n_a)
     da_buf = np.empty((B, n_a), dtype=x.dtype)
     tmp_buf = np.empty((B, n_a), dtype=x.dtype)

@@ -25,7 +25,7 @@ import numpy as np
 from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
 from seqkit.threads import gemm
 
-from ._common import transposed
+from ._common import sweep_array, transposed
 
 
 class RNNCache(NamedTuple):
@@ -56,9 +56,8 @@ def rnn_forward(params, x, lengths, state0, nonlinearity="tanh"):
     # W_ax x<t> + b_a for every step at once: one big GEMM instead of T small ones
     x, xW = input_projection(x, W_ax, params["b_ih"] + params["b_hh"], order)
 
-    # zeros where some step is padded (the zero output the contract asks for);
-    # otherwise the sweep writes every entry and np.zeros would cost a pass
-    a_all = (np.empty if order.n_active[-1] == B else np.zeros)((T + 1, B, n_a), dtype=x.dtype)
+    # padded steps read 0: the zero output the contract asks for
+    a_all = sweep_array(order, (T + 1, B, n_a), x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
     W_aa_T = transposed(W_aa)
     with gemm(B, n_a, n_a):  # the per-step GEMM's threads (seqkit.threads)
@@ -101,7 +100,7 @@ def rnn_backward(cache: RNNCache, da, d_state_n):
     #    nothing to the weight gradients below
     da = order.sort(da, axis=1)
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
-    dz_all = (np.empty if order.n_active[-1] == B else np.zeros)((T, B, n_a), dtype=x.dtype)
+    dz_all = sweep_array(order, (T, B, n_a), x.dtype)
     with gemm(B, n_a, n_a):
         for t in range(T - 1, -1, -1):
             n = order.n_active[t]
