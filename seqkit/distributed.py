@@ -144,7 +144,10 @@ class Distributed(Single):
                                  f"for the other ranks ({self._waiting_for}): one of them died or "
                                  "hangs; stopping (SEQKIT_MPI_TIMEOUT sets the limit)\n")
                 sys.stderr.flush()
-                os._exit(1)  # the launcher ends the other ranks when one exits
+                # MPI_Abort ends every rank (a launcher need not when one exits); exit if it hangs
+                threading.Timer(5.0, os._exit, (1,)).start()
+                self.comm.Abort(1)
+                os._exit(1)
 
     def close(self) -> None:
         self._closed = True
