@@ -166,3 +166,26 @@ def write_atomic(path, write: Callable[[BinaryIO], None], what: str = "") -> Non
         _remove(tmp)
         raise
     fsync_dir(directory)
+
+
+def link_atomic(src, path) -> bool:
+    """Make ``path`` a hard link to the complete file ``src``, atomically (a link
+    made beside it, then renamed onto it). A later atomic write of either name
+    makes a new file and leaves the other as it was. False, with ``path``
+    untouched, where the file system cannot link (the caller then writes it)."""
+    path = os.fspath(path)
+    remove_stale_temps(path)
+    try:
+        fd, tmp = make_temp(path)
+        os.close(fd)
+        os.remove(tmp)          # mkstemp reserved the name; link needs it free
+        os.link(src, tmp)
+    except OSError:
+        return False
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        _remove(tmp)
+        return False
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return True

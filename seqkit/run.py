@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import link_atomic
 from .checkpoint import check_writable, load_checkpoint, save_checkpoint
 from .distributed import Single
 from .errors import SeqkitError
@@ -156,7 +157,9 @@ class Run:
                 ours, why = best_is_ours_to_replace(best_path(out), self.run_id, best[0],
                                                     self.task.monitor)
                 if ours:
-                    self.save(best_path(out))
+                    # out holds this very state: a hard link spares a second write and fsync
+                    if not link_atomic(out, best_path(out)):
+                        self.save(best_path(out))   # a file system without hard links
                 elif why != getattr(self, "_kept", None):
                     log(why)
                     self._kept = why

@@ -494,3 +494,36 @@ def test_read_manifest_reads_only_the_manifest(tmp_path):
     with pytest.raises(SeqkitError, match="holds pickled objects") as err:
         read_manifest(path)
     _assert_one_line(err, path)
+
+
+def test_the_best_checkpoint_is_a_link_that_later_epochs_leave_alone(tmp_path):
+    from seqkit.atomic import link_atomic
+    last, best = tmp_path / "m.npz", tmp_path / "m.best.npz"
+    save_checkpoint(last, {"w": np.zeros(3)}, {"epoch": 1})
+    assert link_atomic(last, best)
+    assert os.stat(last).st_ino == os.stat(best).st_ino
+    save_checkpoint(last, {"w": np.ones(3)}, {"epoch": 2})   # a later, worse epoch
+    assert load_checkpoint(best)[1]["epoch"] == 1 and load_checkpoint(last)[1]["epoch"] == 2
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_where_links_fail_nothing_is_left_and_the_caller_is_told(tmp_path, monkeypatch):
+    from seqkit.atomic import link_atomic
+    last, best = tmp_path / "m.npz", tmp_path / "m.best.npz"
+    save_checkpoint(last, {"w": np.zeros(3)}, {"epoch": 1})
+
+    def no_links(*args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert not link_atomic(last, best) and not best.exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_training_links_the_best_epoch_instead_of_writing_it_twice(tmp_path):
+    from seqkit.testing import run_seqkit
+    m = tmp_path / "m.npz"
+    r = run_seqkit("train", "chars", "--data", "dinos", "--out", m, "--hidden", "8",
+                   "--embed-dim", "4", "--epochs", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    assert os.stat(m).st_ino == os.stat(tmp_path / "m.best.npz").st_ino   # epoch 1 is the best
