@@ -75,6 +75,9 @@ def gru_forward(params, x, lengths, state0):
     gates = sweep_array(order, (T, B, 3 * n_a), x.dtype)
     hn_all = sweep_array(order, (T, B, n_a), x.dtype)
     gh_buf = np.empty((B, 3 * n_a), dtype=x.dtype)
+    # r and z are formed in a contiguous buffer and copied into the cache once:
+    # ufuncs on a block of a row (a strided view) cost up to twice as much an element
+    rz_buf = np.empty((B, H2), dtype=x.dtype)
     W_hh_T = transposed(W_hh)
     W_hh_T[:, :H2] *= -1
     with gemm(B, 3 * n_a, n_a), np.errstate(over="ignore"):  # the per-step GEMM's threads
@@ -82,11 +85,12 @@ def gru_forward(params, x, lengths, state0):
             a_prev, a_next = a_all[t, :n], a_all[t + 1, :n]
             gh = gh_buf[:n]
             np.matmul(a_prev, W_hh_T, out=gh)
-            rz = gates[t, :n, :H2]
+            rz = rz_buf[:n]
             np.add(xW[t, :n, :H2], gh[:, :H2], out=rz)     # -v
             np.exp(rz, out=rz)
             rz += 1
             np.reciprocal(rz, out=rz)
+            gates[t, :n, :H2] = rz
             r, z = rz[:, :n_a], rz[:, n_a:]
             hn = hn_all[t, :n]
             np.add(gh[:, H2:], b_hn, out=hn)
