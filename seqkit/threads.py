@@ -156,12 +156,17 @@ def free_cores() -> int:
     return max(1, usable_cores() - int(_load.others_cores() + 0.5))
 
 
+def _worth(m: int, n: int, k: int) -> int:
+    """The threads an (m, k) @ (k, n) GEMM's size is worth, before the cores' limits."""
+    return int(2.0 * m * n * k // FLOPS_PER_THREAD)
+
+
 def threads_for(m: int, n: int, k: int) -> int:
     """How many BLAS threads an (m, k) @ (k, n) GEMM gets (see the module docstring)."""
     fixed = fixed_threads()
     if fixed is not None:
         return fixed
-    want = int(2.0 * m * n * k // FLOPS_PER_THREAD)
+    want = _worth(m, n, k)
     if want <= 1:
         return 1
     return max(1, min(want, usable_cores(), free_cores()))
@@ -217,7 +222,7 @@ class gemm:
 
     def __init__(self, m: int, n: int, k: int, xp=None):
         if (xp is not None and xp.__name__ != "numpy") or (
-                _owned and fixed_threads() is None and 2.0 * m * n * k < 2 * FLOPS_PER_THREAD):
+                _owned and fixed_threads() is None and _worth(m, n, k) <= 1):
             # a GEMM too small to split runs on whatever count is set: in a process
             # seqkit owns, switching it costs more than the GEMM would gain
             self.want = None
