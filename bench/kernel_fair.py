@@ -81,8 +81,9 @@ def child_seqkit(cell, B, T, H, args):
     import numpy as np
 
     import seqkit
-    from seqkit import threads
+    from seqkit import memory, threads
     threads.configure(args.threads)
+    memory.configure()  # as the command line does (SEQKIT_MALLOC=default: glibc's own policy)
     layer = {"rnn": seqkit.RNN, "gru": seqkit.GRU, "lstm": seqkit.LSTM}[cell](N_X, H, seed=0)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((T, B, N_X), dtype=np.float32)

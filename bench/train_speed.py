@@ -10,7 +10,10 @@ Usage (from the repository root):
     python bench/train_speed.py --load 1 --load-threads 2   # ... an old-style 2-thread one
     python bench/train_speed.py --processes            # whole `seqkit train` processes vs torch
                                                        # ones, start-up included (bytecode
-                                                       # cache on, one untimed run each first)
+                                                       # cache on, one untimed run each first;
+                                                       # torch also validates and checkpoints
+                                                       # every epoch, as seqkit train does)
+    python bench/train_speed.py --processes --torch-train-only   # and a torch that only trains
     python bench/train_speed.py --memory               # peak memory of a training step
     python bench/train_speed.py --task ner --data PATH --no-torch --limit 800 \
         --optimizers adam sparse-adam                  # seqkit only, any task
@@ -68,6 +71,11 @@ def _parse(argv=None):
     p.add_argument("--memory", action="store_true", help="peak memory of a training step")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--torch-out", help=argparse.SUPPRESS)
+    p.add_argument("--torch-train-only", action="store_true",
+                   help="--processes: also time a torch process that only trains (no validation "
+                        "pass or checkpoint per epoch, which seqkit train and the other torch "
+                        "process do); the earlier sessions' measure")
     p.add_argument("--memory-child", choices=["seqkit", "torch"], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -83,6 +91,7 @@ def seqkit_run(args, optimizer=None):
     given = {**({"cell": args.cell} if args.cell else {}),
              **({"optimizer": optimizer} if optimizer else {})}
     run, splits = fresh_run(get_task(args.task), args.data, given)
+    run.valid = run.encode(splits.get("valid") or [])   # torch_child validates on it
     return run, run.encode(splits["train"])[:args.limit]
 
 
@@ -148,6 +157,35 @@ class TorchLM:
             self.opt.step()
             total += loss.item() * x.shape[1]
         return time.perf_counter() - t0, total / sum(e.length for e in examples)
+
+    def validate(self, valid):
+        """Mean loss a token on the validation examples, in seqkit's evaluation batches."""
+        from seqkit.data import collate
+
+        torch, run = self.torch, self.run
+        prepared = run.task.prepare(valid, training=False)
+        total = tokens = 0.0
+        with torch.no_grad():
+            for idx in run.task.batches(prepared, 64, None):
+                batch = collate([prepared[i] for i in idx], run.model.kind, run.bos_id)
+                x, lengths = torch.from_numpy(batch.x), torch.from_numpy(batch.lengths)
+                packed = torch.nn.utils.rnn.pack_padded_sequence(self.emb(x), lengths,
+                                                                 enforce_sorted=False)
+                a, _ = torch.nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0],
+                                                              total_length=x.shape[0])
+                z = self.head(a)
+                nll = torch.nn.functional.cross_entropy(
+                    z.reshape(-1, z.shape[-1]), torch.from_numpy(batch.y).reshape(-1), reduction="none")
+                total += float((nll * torch.from_numpy(batch.mask).reshape(-1)).sum())
+                tokens += float(batch.mask.sum())
+        return total / max(tokens, 1.0)
+
+    def save(self, path):
+        """Model and optimizer state, written as a user's script would (atomically)."""
+        state = {"emb": self.emb.state_dict(), "rnn": self.rnn.state_dict(),
+                 "head": self.head.state_dict(), "opt": self.opt.state_dict()}
+        self.torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)
 
 
 # -- load ---------------------------------------------------------------------------
@@ -240,11 +278,16 @@ def epochs_main(args):
 
 # -- whole processes -------------------------------------------------------------------
 def torch_child(args):
-    """A whole torch training as a process would run it (imports and data included)."""
+    """A whole torch training as a process would run it (imports and data included).
+    With ``--torch-out`` it also does the per-epoch work ``seqkit train`` does: a
+    validation pass and a checkpoint (seqkit: an atomic .npz, a .best.npz link)."""
     run, train = seqkit_run(args)
     tl = TorchLM(run)
     for e in range(args.epochs):
         tl.epoch(train, e)
+        if args.torch_out:
+            tl.validate(run.valid)
+            tl.save(args.torch_out)
 
 
 def processes_main(args):
@@ -258,6 +301,8 @@ def processes_main(args):
             for s in args.settings}
     if not args.no_torch:
         cmds["torch"] = me + ["--torch-child"]
+        if args.torch_train_only:
+            cmds["torch, training only"] = me + ["--torch-child"]
     times = {k: [] for k in cmds}
     # as a user runs it: Python's bytecode cache on (a sandbox's PYTHONDONTWRITEBYTECODE
     # would recompile every module in every process, ~0.25 s of seqkit's start-up), and
@@ -268,7 +313,10 @@ def processes_main(args):
         for r in range(-1, args.reps):
             for name, cmd in cmds.items():
                 out = os.path.join(tmp, f"run{r}.npz")
-                full = cmd + (["--out", out, "--overwrite"] if name != "torch" else [])
+                if not name.startswith("torch"):
+                    full = cmd + ["--out", out, "--overwrite"]
+                else:
+                    full = cmd + ([] if name == "torch, training only" else ["--torch-out", out + ".pt"])
                 t0 = time.perf_counter()
                 done = subprocess.run(full, capture_output=True, text=True, env=env)
                 if r >= 0:

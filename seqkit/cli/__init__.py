@@ -14,7 +14,7 @@ import warnings
 
 import click
 
-from .. import __version__, threads
+from .. import __version__, memory, threads
 from ..errors import SeqkitError
 from ..plugins import call_each, failing_plugin, load_plugins
 from . import check, info, scaffold, teach, train, use
@@ -102,6 +102,7 @@ class ThreadsType(click.ParamType):
 def cli(threads_=None):
     """seqkit: recurrent networks (RNN, GRU, LSTM) with pluggable backends and tasks."""
     threads.configure(threads_)
+    memory.configure()  # freed arrays stay for the next step (seqkit.memory; SEQKIT_MALLOC)
 
 
 for module in (info, train, use, check, teach, scaffold):
