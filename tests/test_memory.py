@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from seqkit import memory
+from seqkit.errors import SeqkitError
 
 ROOT = Path(__file__).parents[1]
 
@@ -78,7 +79,11 @@ def test_the_command_line_keeps_freed_memory():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "True"
-    assert not memory.kept()    # the library itself (this test process) never opted in
+    # the library alone never opts in (a program that embeds seqkit keeps its own policy)
+    code = "import seqkit; from seqkit import memory; seqkit.RNN(4, 3, seed=0); print(memory.kept())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
 
 
 def test_a_bad_setting_is_one_line():
@@ -87,3 +92,17 @@ def test_a_bad_setting_is_one_line():
     assert r.returncode == 1
     assert r.stderr.strip() == "Error: SEQKIT_MALLOC must be 'keep' or 'default', not 'lots'"
     assert "\n" + r.stderr.strip() + "\n" in (ROOT / "docs" / "cli.md").read_text()   # quoted there
+
+
+def test_wanted_reads_the_environment(monkeypatch):
+    for k in ("SEQKIT_MALLOC", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(k, raising=False)
+    assert memory.wanted()
+    monkeypatch.setenv("SEQKIT_MALLOC", " Default ")
+    assert not memory.wanted()
+    monkeypatch.setenv("SEQKIT_MALLOC", "keep")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    assert not memory.wanted()
+    monkeypatch.setenv("SEQKIT_MALLOC", "always")
+    with pytest.raises(SeqkitError, match="SEQKIT_MALLOC must be 'keep' or 'default', not 'always'"):
+        memory.wanted()
