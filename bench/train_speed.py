@@ -82,7 +82,8 @@ def _parse(argv=None):
 
 # -- the seqkit side ------------------------------------------------------------
 def seqkit_run(args, optimizer=None):
-    """A fresh ``Run`` of the task's default model and its encoded training examples."""
+    """A fresh ``Run`` of the task's default model, its encoded training examples and
+    its encoded validation examples."""
     from seqkit.cli.train import fresh_run
     from seqkit.plugins import load_plugins
     from seqkit.run import get_task
@@ -91,8 +92,7 @@ def seqkit_run(args, optimizer=None):
     given = {**({"cell": args.cell} if args.cell else {}),
              **({"optimizer": optimizer} if optimizer else {})}
     run, splits = fresh_run(get_task(args.task), args.data, given)
-    run.valid = run.encode(splits.get("valid") or [])   # torch_child validates on it
-    return run, run.encode(splits["train"])[:args.limit]
+    return run, run.encode(splits["train"])[:args.limit], run.encode(splits.get("valid") or [])
 
 
 def seqkit_epoch(run, train, epoch, setting):
@@ -129,54 +129,47 @@ class TorchLM:
         self.params = [*self.emb.parameters(), *self.rnn.parameters(), *self.head.parameters()]
         self.opt = torch.optim.Adam(self.params, lr=run.config.lr)
 
+    def summed_nll(self, batch):
+        """The loss summed over the batch's real steps (seqkit's, before / batch size)."""
+        torch = self.torch
+        x = torch.from_numpy(batch.x)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(self.emb(x), torch.from_numpy(batch.lengths),
+                                                         enforce_sorted=False)
+        a, _ = torch.nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], total_length=x.shape[0])
+        z = self.head(a)
+        nll = torch.nn.functional.cross_entropy(z.reshape(-1, z.shape[-1]),
+                                                torch.from_numpy(batch.y).reshape(-1), reduction="none")
+        return (nll * torch.from_numpy(batch.mask).reshape(-1)).sum()
+
     def epoch(self, train, epoch):
         from seqkit.data import collate
 
-        torch, run, c = self.torch, self.run, self.run.config
-        pack = torch.nn.utils.rnn.pack_padded_sequence
-        unpack = torch.nn.utils.rnn.pad_packed_sequence
+        run, c = self.run, self.run.config
         t0 = time.perf_counter()
         rng = np.random.default_rng([c.seed, epoch])
         examples = run.task.prepare(train, training=True, rng=rng)
         total = 0.0
         for idx in run.task.batches(examples, c.batch_size, rng):
             batch = collate([examples[i] for i in idx], run.model.kind, run.bos_id)
-            x = torch.from_numpy(batch.x)
-            y = torch.from_numpy(batch.y)
-            mask = torch.from_numpy(batch.mask)
-            lengths = torch.from_numpy(batch.lengths)
             self.opt.zero_grad()
-            packed = pack(self.emb(x), lengths, enforce_sorted=False)
-            a, _ = unpack(self.rnn(packed)[0], total_length=x.shape[0])
-            z = self.head(a)
-            nll = torch.nn.functional.cross_entropy(z.reshape(-1, z.shape[-1]), y.reshape(-1),
-                                                    reduction="none")
-            loss = (nll * mask.reshape(-1)).sum() / x.shape[1]
+            loss = self.summed_nll(batch) / batch.size
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, c.clip_norm)
+            self.torch.nn.utils.clip_grad_norm_(self.params, c.clip_norm)
             self.opt.step()
-            total += loss.item() * x.shape[1]
+            total += loss.item() * batch.size
         return time.perf_counter() - t0, total / sum(e.length for e in examples)
 
     def validate(self, valid):
         """Mean loss a token on the validation examples, in seqkit's evaluation batches."""
         from seqkit.data import collate
 
-        torch, run = self.torch, self.run
+        run = self.run
         prepared = run.task.prepare(valid, training=False)
         total = tokens = 0.0
-        with torch.no_grad():
+        with self.torch.no_grad():
             for idx in run.task.batches(prepared, 64, None):
                 batch = collate([prepared[i] for i in idx], run.model.kind, run.bos_id)
-                x, lengths = torch.from_numpy(batch.x), torch.from_numpy(batch.lengths)
-                packed = torch.nn.utils.rnn.pack_padded_sequence(self.emb(x), lengths,
-                                                                 enforce_sorted=False)
-                a, _ = torch.nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0],
-                                                              total_length=x.shape[0])
-                z = self.head(a)
-                nll = torch.nn.functional.cross_entropy(
-                    z.reshape(-1, z.shape[-1]), torch.from_numpy(batch.y).reshape(-1), reduction="none")
-                total += float((nll * torch.from_numpy(batch.mask).reshape(-1)).sum())
+                total += float(self.summed_nll(batch))
                 tokens += float(batch.mask.sum())
         return total / max(tokens, 1.0)
 
@@ -225,12 +218,12 @@ def machine_line(extra=""):
 
 
 def epochs_main(args):
-    run0, train = seqkit_run(args)
+    run0, train, _ = seqkit_run(args)
     tokens = sum(e.length for e in train)
     contenders = []
     for s in args.settings:
         for opt in args.optimizers:
-            run, _ = seqkit_run(args, opt)
+            run = seqkit_run(args, opt)[0]
             name = f"seqkit --threads {s}" + (f" --optimizer {opt}" if opt else "")
             contenders.append((name, lambda e, run=run, s=s: seqkit_epoch(run, train, e, s)))
     if not args.no_torch:
@@ -281,12 +274,12 @@ def torch_child(args):
     """A whole torch training as a process would run it (imports and data included).
     With ``--torch-out`` it also does the per-epoch work ``seqkit train`` does: a
     validation pass and a checkpoint (seqkit: an atomic .npz, a .best.npz link)."""
-    run, train = seqkit_run(args)
+    run, train, valid = seqkit_run(args)
     tl = TorchLM(run)
     for e in range(args.epochs):
         tl.epoch(train, e)
         if args.torch_out:
-            tl.validate(run.valid)
+            tl.validate(valid)
             tl.save(args.torch_out)
 
 
@@ -295,14 +288,16 @@ def processes_main(args):
     procs = start_load(args.load, args.load_threads, tmp) if args.load else []
     me = [sys.executable, os.path.abspath(__file__), "--task", args.task, "--data", args.data,
           "--epochs", str(args.epochs)] + (["--cell", args.cell] if args.cell else [])
-    cmds = {f"seqkit --threads {s}": [sys.executable, "-m", "seqkit", "--threads", s, "train", args.task,
-                                      "--data", args.data, "--epochs", str(args.epochs), "-q"]
-            + (["--cell", args.cell] if args.cell else [])
-            for s in args.settings}
+    # each contender's command line, given the run's output path
+    cmds = {f"seqkit --threads {s}": lambda out, s=s: (
+        [sys.executable, "-m", "seqkit", "--threads", s, "train", args.task, "--data", args.data,
+         "--epochs", str(args.epochs), "-q", "--out", out, "--overwrite"]
+        + (["--cell", args.cell] if args.cell else []))
+        for s in args.settings}
     if not args.no_torch:
-        cmds["torch"] = me + ["--torch-child"]
+        cmds["torch"] = lambda out: me + ["--torch-child", "--torch-out", out + ".pt"]
         if args.torch_train_only:
-            cmds["torch, training only"] = me + ["--torch-child"]
+            cmds["torch, training only"] = lambda out: me + ["--torch-child"]
     times = {k: [] for k in cmds}
     # as a user runs it: Python's bytecode cache on (a sandbox's PYTHONDONTWRITEBYTECODE
     # would recompile every module in every process, ~0.25 s of seqkit's start-up), and
@@ -312,13 +307,9 @@ def processes_main(args):
     try:
         for r in range(-1, args.reps):
             for name, cmd in cmds.items():
-                out = os.path.join(tmp, f"run{r}.npz")
-                if not name.startswith("torch"):
-                    full = cmd + ["--out", out, "--overwrite"]
-                else:
-                    full = cmd + ([] if name == "torch, training only" else ["--torch-out", out + ".pt"])
                 t0 = time.perf_counter()
-                done = subprocess.run(full, capture_output=True, text=True, env=env)
+                done = subprocess.run(cmd(os.path.join(tmp, f"run{r}.npz")), capture_output=True,
+                                      text=True, env=env)
                 if r >= 0:
                     times[name].append(time.perf_counter() - t0)
                 if done.returncode:
@@ -348,7 +339,7 @@ def memory_child(args):
     """RSS growth over 20 steady-state training steps: peak RSS during the steps minus
     RSS before them (after the model, data and a warm-up epoch); the RSS before; and
     for seqkit the peak of numpy's allocations over the steps above what stays (tracemalloc)."""
-    run, train = seqkit_run(args)
+    run, train, _ = seqkit_run(args)
     small = train[: 20 * run.config.batch_size]
     if args.memory_child == "seqkit":
         def epoch(e):

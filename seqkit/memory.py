@@ -6,10 +6,11 @@ batch to batch (ragged lengths), and glibc's malloc then keeps moving its mmap
 threshold and trimming the top of its heap, so a later step faults the same pages
 in again. A page fault is cheap on bare metal but not everywhere: on this
 project's virtual machine one cost about 7 us (an LSTM's forward + BPTT made to
-fault 3,458 pages a call by a small fixed threshold ran 25 ms slower). Fixed, high thresholds keep the
-freed pages in the process for the next step's arrays: a 6-epoch ``seqkit train
-chars`` faulted 17,000 pages instead of 33,000 and took 0.957 of the time
-(median of 10 alternating pairs, docs/performance.md "Fifth session").
+fault 3,458 pages a call by a small fixed threshold ran 25 ms slower). Fixed,
+high thresholds keep the freed pages in the process for the next step's arrays:
+a 6-epoch ``seqkit train chars`` faulted 17,000 pages instead of 33,000 and took
+0.957 of the time (median of 10 alternating pairs; docs/performance.md, "Freed
+memory: kept for the next step").
 
 What it costs: the process's RSS no longer shrinks after a peak until it exits
 (the peak itself is the arrays alive at once, as before). So only the command
@@ -58,7 +59,7 @@ def configure() -> bool:
         if not hasattr(libc, "gnu_get_libc_version"):   # not glibc: musl's mallopt does nothing
             return False
         mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    except OSError:
         return False
     _kept = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                  and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
