@@ -106,79 +106,23 @@ def seqkit_epoch(run, train, epoch, setting):
     return time.perf_counter() - t0, stats["loss"]
 
 
-# -- the torch side -------------------------------------------------------------
-class TorchLM:
-    """Embedding -> cell -> Linear, with seqkit's initial weights, trained as seqkit trains."""
-
-    def __init__(self, run):
-        import torch
-        from torch import nn
-
-        self.torch, self.run = torch, run
-        spec = run.model.spec
-        sd = run.model.state_dict()
-        n_in, E = sd["embedding.weight"].shape
-        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[spec.cell]
-        self.emb = nn.Embedding(n_in, E)
-        self.rnn = cls(E, spec.hidden, num_layers=spec.layers, bidirectional=spec.bidirectional)
-        self.head = nn.Linear(sd["head.weight"].shape[1], sd["head.weight"].shape[0])
-        with torch.no_grad():
-            for prefix, module in (("embedding", self.emb), ("rnn", self.rnn), ("head", self.head)):
-                module.load_state_dict({k[len(prefix) + 1:]: torch.from_numpy(np.array(v))
-                                        for k, v in sd.items() if k.startswith(prefix + ".")})
-        self.params = [*self.emb.parameters(), *self.rnn.parameters(), *self.head.parameters()]
-        self.opt = torch.optim.Adam(self.params, lr=run.config.lr)
-
-    def summed_nll(self, batch):
-        """The loss summed over the batch's real steps (seqkit's, before / batch size)."""
-        torch = self.torch
-        x = torch.from_numpy(batch.x)
-        packed = torch.nn.utils.rnn.pack_padded_sequence(self.emb(x), torch.from_numpy(batch.lengths),
-                                                         enforce_sorted=False)
-        a, _ = torch.nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], total_length=x.shape[0])
-        z = self.head(a)
-        nll = torch.nn.functional.cross_entropy(z.reshape(-1, z.shape[-1]),
-                                                torch.from_numpy(batch.y).reshape(-1), reduction="none")
-        return (nll * torch.from_numpy(batch.mask).reshape(-1)).sum()
-
-    def epoch(self, train, epoch):
-        from seqkit.data import collate
-
-        run, c = self.run, self.run.config
-        t0 = time.perf_counter()
-        rng = np.random.default_rng([c.seed, epoch])
-        examples = run.task.prepare(train, training=True, rng=rng)
-        total = 0.0
-        for idx in run.task.batches(examples, c.batch_size, rng):
-            batch = collate([examples[i] for i in idx], run.model.kind, run.bos_id)
-            self.opt.zero_grad()
-            loss = self.summed_nll(batch) / batch.size
-            loss.backward()
-            self.torch.nn.utils.clip_grad_norm_(self.params, c.clip_norm)
-            self.opt.step()
-            total += loss.item() * batch.size
-        return time.perf_counter() - t0, total / sum(e.length for e in examples)
-
-    def validate(self, valid):
-        """Mean loss a token on the validation examples, in seqkit's evaluation batches."""
-        from seqkit.data import collate
-
-        run = self.run
-        prepared = run.task.prepare(valid, training=False)
-        total = tokens = 0.0
-        with self.torch.no_grad():
-            for idx in run.task.batches(prepared, 64, None):
-                batch = collate([prepared[i] for i in idx], run.model.kind, run.bos_id)
-                total += float(self.summed_nll(batch))
-                tokens += float(batch.mask.sum())
-        return total / max(tokens, 1.0)
-
-    def save(self, path):
-        """Model and optimizer state, written as a user's script would (atomically)."""
-        state = {"emb": self.emb.state_dict(), "rnn": self.rnn.state_dict(),
-                 "head": self.head.state_dict(), "opt": self.opt.state_dict()}
-        self.torch.save(state, path + ".tmp")
-        os.replace(path + ".tmp", path)
+# -- the torch side (bench/torch_twin.py) ---------------------------------------------
+def torch_twin(run):
+    """The task's model in PyTorch (same layers, weights, loss, batches), or None with the
+    reason printed when torch is missing or the model has a layer it does not mirror."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("torch is not importable: seqkit only", file=sys.stderr)
+        return None
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_twin import NotMirrored, twin
+    try:
+        return twin(run)
+    except NotMirrored as e:
+        print(f"no torch twin of {run.task.name}'s model ({e} is not mirrored): seqkit only",
+              file=sys.stderr)
+        return None
 
 
 # -- load ---------------------------------------------------------------------------
@@ -226,15 +170,10 @@ def epochs_main(args):
             run = seqkit_run(args, opt)[0]
             name = f"seqkit --threads {s}" + (f" --optimizer {opt}" if opt else "")
             contenders.append((name, lambda e, run=run, s=s: seqkit_epoch(run, train, e, s)))
-    if not args.no_torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("torch is not importable: seqkit only", file=sys.stderr)
-        else:
-            tl = TorchLM(seqkit_run(args)[0])
-            contenders.append((f"torch ({torch.get_num_threads()} threads)",
-                               lambda e, tl=tl: tl.epoch(train, e)))
+    tl = None if args.no_torch else torch_twin(seqkit_run(args)[0])
+    if tl is not None:
+        contenders.append((f"torch ({tl.torch.get_num_threads()} threads)",
+                           lambda e, tl=tl: tl.epoch(train, e)))
     tmp = tempfile.mkdtemp(prefix="train_speed_")
     procs = start_load(args.load, args.load_threads, tmp) if args.load else []
     times = {name: [] for name, _ in contenders}
@@ -275,7 +214,9 @@ def torch_child(args):
     With ``--torch-out`` it also does the per-epoch work ``seqkit train`` does: a
     validation pass and a checkpoint (seqkit: an atomic .npz, a .best.npz link)."""
     run, train, valid = seqkit_run(args)
-    tl = TorchLM(run)
+    tl = torch_twin(run)
+    if tl is None:
+        sys.exit(f"no torch twin for {args.task}")
     for e in range(args.epochs):
         tl.epoch(train, e)
         if args.torch_out:
@@ -345,7 +286,7 @@ def memory_child(args):
         def epoch(e):
             seqkit_epoch(run, small, e, "auto")
     else:
-        tl = TorchLM(run)
+        tl = torch_twin(run)
 
         def epoch(e):
             tl.epoch(small, e)
