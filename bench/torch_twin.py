@@ -135,7 +135,8 @@ class Twin:
         cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}.get(cfg["cell"])
         if cls is None:
             raise NotMirrored(f"cell {cfg['cell']!r}")
-        extra = {"nonlinearity": cfg["nonlinearity"]} if cfg["cell"] == "rnn" and cfg.get("nonlinearity") else {}
+        rnn_relu = cfg["cell"] == "rnn" and cfg.get("nonlinearity")
+        extra = {"nonlinearity": cfg["nonlinearity"]} if rnn_relu else {}
         layers = cfg.get("num_layers", 1)
         m = cls(cfg["input_size"], cfg["hidden_size"], num_layers=layers,
                 bidirectional=cfg.get("bidirectional", False),

@@ -47,8 +47,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 
 def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

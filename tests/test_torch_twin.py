@@ -10,8 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqkit import (CRF, CharEncoder, ComposedModel, Dense, Dropout, Embedding, Input, Recurrent,
-                    SigmoidHead, SoftmaxHead)
+from seqkit import (
+    CRF,
+    CharEncoder,
+    ComposedModel,
+    Dense,
+    Dropout,
+    Embedding,
+    Input,
+    Recurrent,
+    SigmoidHead,
+    SoftmaxHead,
+)
 from seqkit.data import Batch
 from seqkit.layers.combinators import Chain, Concatenate
 from seqkit.train import TrainConfig, forward_loss
