@@ -11,7 +11,10 @@ state_dict (PyTorch's parameter names are seqkit's).
 Mirrored: the core's default model (embedding or dense input, input dropout, the recurrent
 stack, a dense layer, softmax or sigmoid) and composed models of ``input``, ``embedding``,
 ``dense``, ``dropout``, ``recurrent`` (stacked, bidirectional), ``char_encoder``,
-``concatenate``, ``chain`` and ``music_activation``, with the softmax, sigmoid or CRF head.
+``concatenate``, ``chain``, ``last_step``, and the plugins' ``music_activation``,
+``dna_pool`` and ``dna_flat_input``, with the softmax, sigmoid or CRF head or the DNA
+plugin's class-weighted and ensemble softmax heads (bench code may know plugins; the
+core does not).
 Anything else raises ``NotMirrored`` naming it, so a benchmark says what it cannot compare
 instead of comparing something else.
 
@@ -168,6 +171,15 @@ class Twin:
             return (per_step * mask).sum()
         if kind == "crf":
             return crf.nll(z, torch.from_numpy(batch.y).long(), mask, batch.lengths)
+        if kind in ("weighted_softmax", "ensemble_softmax"):
+            # class-weighted cross-entropy; an ensemble's M members each on their own
+            # logits, the loss their mean
+            M, K = head_cfg.get("members", 1), head_cfg["n_y"]
+            y = torch.from_numpy(batch.y).long()
+            logp = F.log_softmax(z.reshape(*z.shape[:-1], M, K), dim=-1)
+            picked = logp.gather(-1, y[..., None, None].expand(*y.shape, M, 1))[..., 0]
+            w = torch.tensor(head_cfg["weights"], dtype=torch.float32)
+            return -(picked.mean(-1) * w[y] * mask).sum()
         raise NotMirrored(f"head {kind!r}")
 
 
@@ -248,7 +260,7 @@ class ComposedTwin(Twin):
             for name, shape in (("transitions", (K, K)), ("start", (K,)), ("end", (K,))):
                 m.register_parameter(name, torch.nn.Parameter(torch.zeros(shape)))
             self.crf = _CRF(torch, self._load(m, self.names[id(model.head)], self.state), self.head_cfg)
-        elif self.head_cfg["type"] not in ("softmax", "sigmoid"):
+        elif self.head_cfg["type"] not in ("softmax", "sigmoid", "weighted_softmax", "ensemble_softmax"):
             raise NotMirrored(f"head {self.head_cfg['type']!r}")
 
     def _layer(self, layer):
@@ -288,7 +300,37 @@ class ComposedTwin(Twin):
             return lambda X, ctx: self._packed(m, X, ctx["lengths"])
         if kind == "char_encoder":
             return self._char_encoder(layer, cfg)
+        if kind in ("last_step", "dna_pool"):
+            return self._pool(cfg.get("modes", ["last"]), cfg.get("directions", 1))
+        if kind == "dna_flat_input":      # (T, B, n) features -> (B, T n), position-major
+            return lambda X, ctx: (lambda x: x.permute(1, 0, 2).reshape(x.shape[1], -1))(
+                ctx["inputs"][cfg["name"]])
         raise NotMirrored(f"layer {kind!r}")
+
+    def _pool(self, modes, directions):
+        """(T, B, n) outputs -> (B, n x modes): last ([forward a<T_x> | backward a<1>]),
+        mean and max over each example's steps, flat (every step's output)."""
+        torch = self.torch
+
+        def pool(X, ctx):
+            T, B, n = X.shape
+            lengths = torch.from_numpy(np.asarray(ctx["lengths"], dtype=np.int64))
+            valid = (torch.arange(T)[:, None] < lengths[None, :])[..., None]
+            rows, H, parts = torch.arange(B), n // directions, []
+            for mode in modes:
+                if mode == "flat":
+                    parts.append(X.permute(1, 0, 2).reshape(B, T * n))
+                elif mode == "last":
+                    ends = [lengths - 1, torch.zeros_like(lengths)][:directions]
+                    parts.append(torch.cat([X[t, rows, d * H:(d + 1) * H] for d, t in enumerate(ends)], -1))
+                elif mode == "mean":
+                    parts.append((X * valid).sum(0) / lengths[:, None])
+                elif mode == "max":
+                    parts.append(torch.where(valid, X, torch.tensor(-np.inf)).max(0).values)
+                else:
+                    raise NotMirrored(f"pooling {mode!r}")
+            return torch.cat(parts, -1)
+        return pool
 
     def _char_encoder(self, layer, cfg):
         """Each word's characters through an embedding and a (Bi)LSTM; the word's final

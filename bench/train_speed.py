@@ -15,19 +15,24 @@ Usage (from the repository root):
                                                        # every epoch, as seqkit train does)
     python bench/train_speed.py --processes --torch-train-only   # and a torch that only trains
     python bench/train_speed.py --memory               # peak memory of a training step
+    python bench/train_speed.py --task ner --data PATH --limit 480   # any task, against its
+                                                       # torch twin (bench/torch_twin.py)
     python bench/train_speed.py --task ner --data PATH --no-torch --limit 800 \
-        --optimizers adam sparse-adam                  # seqkit only, any task
+        --optimizers adam sparse-adam                  # seqkit only
 
 Contenders: seqkit with each ``--settings`` value (``seqkit.threads.set_threads``:
 ``auto`` is the default policy, ``1`` one thread, ``2`` every GEMM on 2 threads
 as numpy's BLAS does by default) and torch (optional, never a dependency)
 with its own defaults (``torch.get_num_threads()`` threads, OpenMP's default wait
-policy). Round r runs epoch r of every contender, one after another, each on
+policy), running the task's model as ``bench/torch_twin.py`` mirrors it (every task's
+default model but dna-classify's; a model it cannot mirror is said so and timed in
+seqkit only). Round r runs epoch r of every contender, one after another, each on
 its own model (torch's starts from seqkit's initial weights; PyTorch's
 state_dict names are seqkit's). Both see the same batches (the task's
 ``prepare``/``batches`` with ``default_rng([seed, epoch])``, as ``seqkit
-train``), the same ragged lengths (torch: packed sequences), the loss summed
-over steps and averaged over examples, Adam, clipping at the task's norm.
+train``), the same ragged lengths (torch: packed sequences), the same truncated-BPTT
+windows, the task's loss and reduction, Adam, clipping at the task's norm; dropout
+masks are each framework's own draws.
 Each round starts with the next contender in turn. Reported: the median epoch
 time, tokens per second, and each contender's time over torch's and over
 seqkit's one-thread time.

@@ -137,3 +137,12 @@ def test_one_epoch_with_truncated_bptt_ends_at_seqkits_weights():
     for name, p in twin.net.named_parameters():
         np.testing.assert_allclose(p.detach().numpy(), state[name.replace("__", ".")], rtol=1e-3,
                                    atol=1e-4, err_msg=name)
+
+
+def test_many_to_one_twin_has_seqkits_loss_and_gradients():
+    from seqkit import LastStep
+    body = Chain(Input("x"), Recurrent("gru", 7, 5, bidirectional=True, seed=1), LastStep(2),
+                 Dense(10, 3, seed=2))
+    x = rng.standard_normal((T, B, 7)).astype(np.float32)
+    batch = Batch({"x": x}, LENGTHS, rng.integers(0, 3, B), np.ones(B, np.float32))
+    assert_same(ComposedModel("many-to-one", body, SoftmaxHead(3)), batch)
