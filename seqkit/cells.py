@@ -38,6 +38,9 @@ class Cell:
     #: option name -> the values it accepts, the first one the default
     options: dict = field(default_factory=dict)
     description: str = ""
+    #: the kernels also sweep both directions of a bidirectional layer in one call
+    #: (parameters stacked (2, ...), batch rows interleaved; seqkit.layers.pairs)
+    pairs: bool = False
 
     def __post_init__(self):
         if not self.name or not self.name.isidentifier():
@@ -59,6 +62,7 @@ class CellType:
     description: str
     kernels: dict = field(default_factory=dict)    # backend name -> (forward, backward)
     providers: dict = field(default_factory=dict)  # backend name -> PluginInfo
+    pairs: dict = field(default_factory=dict)      # backend name -> Cell.pairs
 
     @property
     def n_states(self) -> int:
@@ -103,6 +107,7 @@ class CellType:
                     f"states {cell.states}, but it is already registered with {self.gates} "
                     f"gates and states {self.states}")
         self.kernels[cell.backend] = (cell.forward, cell.backward)
+        self.pairs[cell.backend] = bool(cell.pairs)
         self.providers[cell.backend] = provider
         for k, v in cell.options.items():
             self.options.setdefault(k, tuple(v))

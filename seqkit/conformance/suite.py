@@ -13,7 +13,8 @@ from . import checks
 from .targets import REFERENCE, need, pytest_generate_tests
 
 __all__ = ["pytest_generate_tests", "test_gradients", "test_agrees_with_numpy", "test_kernel_contract",
-           "test_padded_steps", "test_ragged_bidirectional_batches", "test_inference_without_caches",
+           "test_padded_steps", "test_ragged_bidirectional_batches", "test_paired_directions",
+           "test_inference_without_caches",
            "test_seeds", "test_dtypes_preserved", "test_backend_services"]
 
 DTYPES = ["float32", "float64"]
@@ -158,6 +159,27 @@ def test_ragged_bidirectional_batches(seqkit_kernel):
                 summed[k] = summed.get(k, 0) + one[k]
     checks.compare(f"{who}: the sum of the examples' own gradients against the batch's",
                    summed, {k: out[k] for k in summed}, 1e-10)
+
+
+def test_paired_directions(seqkit_kernel, monkeypatch):
+    """A cell that declares ``pairs`` (both directions in one kernel call,
+    ``seqkit.layers.pairs``): a 2-layer bidirectional layer on a ragged batch gives the
+    same outputs, states and gradients paired as in two sweeps a layer."""
+    from ..layers import pairs
+
+    kernel, be, cell = _setup(seqkit_kernel)
+    if not cell.pairs.get(kernel.backend):
+        pytest.skip(f"cell {kernel.cell!r} does not pair directions on {kernel.backend!r}")
+    layer, lengths = _layer(kernel), np.array([4, 7, 1, 5, 7])
+    lp = checks.layer_problem(layer, lengths)
+    calls = []
+    monkeypatch.setattr(pairs, "forward", lambda *a, f=pairs.forward: calls.append(1) or f(*a))
+    paired = checks.layer_run(layer, lp, lengths)
+    monkeypatch.setattr(pairs, "ENABLED", False)
+    separate = checks.layer_run(layer, lp, lengths)
+    assert len(calls) == layer.num_layers, "the layer did not call the paired kernel"
+    checks.compare(f"cell {kernel.cell!r} on backend {kernel.backend!r}: paired against separate "
+                   "directions", paired, separate, 1e-10)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..cells import get_cell
 from ..errors import SeqkitError
+from . import pairs
 from .base import Context, Layer
 from .dropout import Dropout
 
@@ -123,10 +124,13 @@ class Recurrent(Layer):
         rev = tuple(self.backend.asarray(i) for i in reverse_index(lengths, T))
         training = ctx.training and self.training
         caches, masks, state_n = [], [], [None] * (self.num_layers * D)
-        inp = x
+        inp, paired = x, pairs.supported(self, x.shape[1])
         for k in range(self.num_layers):
             outs = []
-            for d, sfx in enumerate(self._suffixes):
+            if paired:  # both directions in one kernel call (seqkit.layers.pairs)
+                out, state_n[2 * k], state_n[2 * k + 1], cache = pairs.forward(self, k, inp, lengths, rev, h0)
+                caches += [cache, None]
+            for d, sfx in enumerate(self._suffixes if not paired else ()):
                 i = k * D + d
                 a, s_n, cache = self.backend.cell_forward(
                     self.cell, self._kernel_params(k, sfx), inp[rev] if d else inp, lengths,
@@ -134,7 +138,7 @@ class Recurrent(Layer):
                 outs.append(a[rev] if d else a)
                 caches.append(cache)
                 state_n[i] = s_n
-            inp = outs[0] if D == 1 else xp.concatenate(outs, axis=2)
+            inp = out if paired else outs[0] if D == 1 else xp.concatenate(outs, axis=2)
             if k < self.num_layers - 1:
                 # one dropout mask per gap between layers
                 mask = self.dropout.draw_mask(inp.shape) if training and self.dropout.p else None
@@ -152,13 +156,19 @@ class Recurrent(Layer):
                 if k < self.num_layers - 1 and masks[k] is not None:
                     dy = dy * masks[k]
                 dx = None
-                for d, sfx in enumerate(self._suffixes):
+                d_n = [tuple(None if d_state is None or d_state[j] is None else d_state[j][i]
+                             for j in range(n_states)) for i in (k * D, k * D + D - 1)]
+                if paired:
+                    dx, d_state0[2 * k], d_state0[2 * k + 1], *grads = pairs.backward(
+                        self, caches[2 * k], dy, rev, *d_n)
+                    for sfx, dparams in zip(self._suffixes, grads):
+                        for kernel_name, g in dparams.items():
+                            self.accumulate_grad(f"{KERNEL_TO_TORCH[kernel_name]}_l{k}{sfx}", g)
+                for d, sfx in enumerate(self._suffixes if not paired else ()):
                     i = k * D + d
                     da = dy[:, :, d * H:(d + 1) * H]
-                    d_n = tuple(None if d_state is None or d_state[j] is None else d_state[j][i]
-                                for j in range(n_states))
                     dx_d, d_s0, dparams = self.backend.cell_backward(
-                        self.cell, caches[i], da[rev] if d else da, d_n)
+                        self.cell, caches[i], da[rev] if d else da, d_n[d])
                     dx_d = dx_d[rev] if d else dx_d
                     dx = dx_d if dx is None else dx + dx_d
                     d_state0[i] = d_s0

@@ -34,5 +34,5 @@ CELLS = [
     Cell("gru", gates=3, backend="numpy", forward=gru_forward, backward=gru_backward,
          description="gated recurrent unit (gates r, z, n)"),
     Cell("lstm", gates=4, backend="numpy", forward=lstm_forward, backward=lstm_backward,
-         states=("a", "c"), description="long short-term memory (gates i, f, g, o)"),
+         states=("a", "c"), pairs=True, description="long short-term memory (gates i, f, g, o)"),
 ]

@@ -24,7 +24,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only, weight_gradients
+from seqkit.kernels import (
+    LengthOrder,
+    by_direction,
+    initial_gradient,
+    input_projection,
+    pairs_of,
+    read_only,
+    weight_gradients,
+)
 from seqkit.threads import gemm
 
 from ._common import sweep_array
@@ -61,11 +69,12 @@ def lstm_forward(params, x, lengths, state0):
 
     x : (T, B, n_x) float32/float64; state0 : ``(a0, c0)``, each (B, n_a).
     Returns ``a`` (T, B, n_a, read-only, zeros at padded steps), ``(a_n, c_n)``
-    and the cache. Every array keeps x's dtype.
+    and the cache. Every array keeps x's dtype. With parameters stacked (n_dir, ...),
+    row b of the batch is direction b % n_dir's (``seqkit.layers.pairs``).
     """
     T, B, _ = x.shape
     W_ih, W_hh = params["W_ih"], params["W_hh"]
-    n_a = W_hh.shape[1]
+    n_a, n_dir = W_hh.shape[-1], pairs_of(W_hh)
     H, H2, H3 = n_a, 2 * n_a, 3 * n_a
     order = LengthOrder(lengths, T)
 
@@ -78,14 +87,14 @@ def lstm_forward(params, x, lengths, state0):
     # its time in an A/B). Reordering the rows copies the weights anyway, so the
     # scaling is free.
     order_g = _gate_order(n_a)
-    W_hh_s, W_ih_s = W_hh[order_g], W_ih[order_g]
-    b = (params["b_ih"] + params["b_hh"])[order_g]
-    for M in (W_hh_s, W_ih_s, b):
-        M[:H] *= -2
-        np.negative(M[H:], out=M[H:])
+    W_hh_s, W_ih_s = W_hh[..., order_g, :], W_ih[..., order_g, :]
+    b = (params["b_ih"] + params["b_hh"])[..., order_g]
+    for M in (W_hh_s.swapaxes(-1, -2), W_ih_s.swapaxes(-1, -2), b):   # gates on the last axis
+        M[..., :H] *= -2
+        np.negative(M[..., H:], out=M[..., H:])
     # BLAS reads the transposed view about as fast as a contiguous copy, and
     # the copy (a transpose, ~3 ms at n_a 512) cost more than it saved
-    W_hh_T = W_hh_s.T
+    W_hh_T = W_hh_s.swapaxes(-1, -2)
     x, xW = input_projection(x, W_ih_s, b, order)
 
     # the gates are formed in place in xW: the per-step GEMM writes a small
@@ -102,12 +111,15 @@ def lstm_forward(params, x, lengths, state0):
     aW_buf = np.empty((B, 4 * n_a), dtype=x.dtype)
     # gemm: the per-step GEMM's threads (seqkit.threads). exp(-v) overflows to
     # inf for v < -88 (float32), and 1 / (1 + inf) = 0 is the right sigmoid.
-    with gemm(B, 4 * n_a, n_a), np.errstate(over="ignore"):
+    with gemm(B // n_dir, 4 * n_a, n_a), np.errstate(over="ignore"):
         for t, n in enumerate(order.n_active):
             if n < B:
                 gates[t, n:] = 0    # padded rows: zeros, as a_all's and c_all's
             G, aW = gates[t, :n], aW_buf[:n]
-            np.matmul(a_all[t, :n], W_hh_T, out=aW)
+            if n_dir == 1:
+                np.matmul(a_all[t, :n], W_hh_T, out=aW)
+            else:                   # every direction's rows against its own W_hh, one call
+                np.matmul(by_direction(a_all[t, :n], n_dir), W_hh_T, out=by_direction(aW, n_dir))
             G += aW
             np.exp(G, out=G)
             G += 1
@@ -167,6 +179,7 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     n_a = a_all.shape[2]
     H = n_a
     W_ih, W_hh = params["W_ih"], params["W_hh"]
+    n_dir = pairs_of(W_hh)
 
     # 1. the local derivatives are formed a chunk of K steps at a time, just
     #    before the sweep reaches them: small arrays make one chunk of all T
@@ -187,7 +200,7 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     D4 = D.reshape(T, B, 4, n_a)
     da_buf = np.empty((B, n_a), dtype=x.dtype)
     tmp_buf = np.empty((B, n_a), dtype=x.dtype)
-    with gemm(B, 4 * n_a, n_a):
+    with gemm(B // n_dir, 4 * n_a, n_a):
         for t1 in range(T, 0, -K):
             t0 = max(t1 - K, 0)
             F4, P = _local_derivatives(gates[t0:t1], c_all[t0:t1], tanh_c[t0:t1],
@@ -202,7 +215,10 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
                 np.multiply(dc[:, None, :], F4[k, :n, :3], out=D4[t, :n, :3])
                 np.multiply(da_t, F4[k, :n, 3], out=D4[t, :n, 3])
                 dc *= gates[t, :n, 2 * H:3 * H]     # f (the forward's order g, i, f, o)
-                np.matmul(D[t, :n], W_hh, out=da_next[:n])
+                if n_dir == 1:
+                    np.matmul(D[t, :n], W_hh, out=da_next[:n])
+                else:
+                    np.matmul(by_direction(D[t, :n], n_dir), W_hh, out=by_direction(da_next[:n], n_dir))
 
     # 3. weights and inputs, one GEMM each over all steps
     dW_ih, dW_hh, db, dx = weight_gradients(D, x, a_all[:-1], W_ih)

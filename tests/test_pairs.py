@@ -1,0 +1,37 @@
+"""Both directions of a bidirectional layer in one kernel call (seqkit.layers.pairs):
+used where the cell pairs and a step is small, equal to two sweeps (the conformance
+kit's test_paired_directions checks every gradient), and through composed models."""
+import numpy as np
+import pytest
+
+import seqkit
+from seqkit.layers import pairs
+from seqkit.testing import gradcheck
+
+
+def test_used_only_where_it_pays_and_the_cell_pairs():
+    assert pairs.supported(seqkit.LSTM(20, 64, bidirectional=True), B=8)
+    assert not pairs.supported(seqkit.LSTM(20, 64), B=8)                         # one direction
+    assert not pairs.supported(seqkit.GRU(20, 64, bidirectional=True), B=8)      # GRU kernels don't
+    assert not pairs.supported(seqkit.LSTM(64, 512, bidirectional=True), B=64)   # a big step
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_finite_differences_through_the_paired_kernel(layers, monkeypatch):
+    calls = []
+    monkeypatch.setattr(pairs, "forward", lambda *a, f=pairs.forward: calls.append(1) or f(*a))
+    rng = np.random.default_rng(0)
+    layer = seqkit.LSTM(3, 4, num_layers=layers, bidirectional=True, dtype="float64", seed=2)
+    x = rng.standard_normal((6, 3, 3))
+    lengths = np.array([6, 2, 4])
+    w = rng.standard_normal((6, 3, 8)) * (np.arange(6)[:, None] < lengths)[..., None]
+
+    def loss():
+        y, (h, c) = layer.forward(x, lengths)
+        return float((y * w).sum() + (h ** 2).sum() + c.sum())
+
+    layer.zero_grad()
+    y, (h, c) = layer.forward(x, lengths)
+    layer.backward(w, (2 * h, np.ones_like(c)))
+    errors = gradcheck(loss, layer.params, layer.grads())
+    assert calls and max(errors.values()) < 1e-6, errors
