@@ -109,6 +109,9 @@ def lstm_forward(params, x, lengths, state0):
     tanh_c = sweep_array(order, (T, B, n_a), x.dtype)
     ig_buf = np.empty((B, n_a), dtype=x.dtype)
     aW_buf = np.empty((B, 4 * n_a), dtype=x.dtype)
+    if n_dir > 1:  # the rows of every step by direction, as views made once (not per step)
+        a_dir = a_all.reshape(T + 1, B // n_dir, n_dir, n_a).swapaxes(1, 2)
+        aW_dir = by_direction(aW_buf, n_dir)
     # gemm: the per-step GEMM's threads (seqkit.threads). exp(-v) overflows to
     # inf for v < -88 (float32), and 1 / (1 + inf) = 0 is the right sigmoid.
     with gemm(B // n_dir, 4 * n_a, n_a), np.errstate(over="ignore"):
@@ -119,7 +122,7 @@ def lstm_forward(params, x, lengths, state0):
             if n_dir == 1:
                 np.matmul(a_all[t, :n], W_hh_T, out=aW)
             else:                   # every direction's rows against its own W_hh, one call
-                np.matmul(by_direction(a_all[t, :n], n_dir), W_hh_T, out=by_direction(aW, n_dir))
+                np.matmul(a_dir[t, :, :n // n_dir], W_hh_T, out=aW_dir[:, :n // n_dir])
             G += aW
             np.exp(G, out=G)
             G += 1
@@ -198,6 +201,9 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
     dc_next = initial_gradient(d_state_n[1], c_all[0], order)
     D = sweep_array(order, (T, B, 4 * n_a), x.dtype)
     D4 = D.reshape(T, B, 4, n_a)
+    if n_dir > 1:
+        D_dir = D.reshape(T, B // n_dir, n_dir, 4 * n_a).swapaxes(1, 2)
+        da_dir = by_direction(da_next, n_dir)
     da_buf = np.empty((B, n_a), dtype=x.dtype)
     tmp_buf = np.empty((B, n_a), dtype=x.dtype)
     with gemm(B // n_dir, 4 * n_a, n_a):
@@ -218,7 +224,7 @@ def lstm_backward(cache: LSTMCache, da, d_state_n):
                 if n_dir == 1:
                     np.matmul(D[t, :n], W_hh, out=da_next[:n])
                 else:
-                    np.matmul(by_direction(D[t, :n], n_dir), W_hh, out=by_direction(da_next[:n], n_dir))
+                    np.matmul(D_dir[t, :, :n // n_dir], W_hh, out=da_dir[:, :n // n_dir])
 
     # 3. weights and inputs, one GEMM each over all steps
     dW_ih, dW_hh, db, dx = weight_gradients(D, x, a_all[:-1], W_ih)
