@@ -24,10 +24,12 @@ import numpy as np
 #: use paired kernels where a cell has them (tests switch it off to compare)
 ENABLED = True
 #: pair only while a step's gates (B x G x H per direction) are at most this many
-#: numbers: where calls, not arithmetic, are the cost. Measured (LSTM forward + BPTT,
-#: paired / separate): B 8, H 64: 0.80; B 16, H 200: 0.83; B 16, H 256: 0.96; B 64,
-#: H 64: 0.93; B 64, H 512: 1.06 (the strided batched GEMMs lose there)
-MAX_GATES = 32_768
+#: numbers: where calls, not arithmetic, are the cost. Measured (bench/pairs_speed.py,
+#: LSTM forward + BPTT, paired / separate, three runs): B 8, H 64: 0.77-0.90; B 16,
+#: H 200: 0.83-1.08; B 16, H 256: 0.96-0.99; B 64, H 64: 0.93-1.23; B 64, H 512:
+#: 1.03-1.06 (the strided batched GEMMs lose there). Whole epochs gain more (dna-tag
+#: 0.80, NER 0.94): their small layers pair too
+MAX_GATES = 16_384
 
 
 def supported(layer, B: int) -> bool:
