@@ -35,25 +35,3 @@ def test_finite_differences_through_the_paired_kernel(layers, monkeypatch):
     layer.backward(w, (2 * h, np.ones_like(c)))
     errors = gradcheck(loss, layer.params, layer.grads())
     assert calls and max(errors.values()) < 1e-6, errors
-
-
-def test_inference_in_windows_pairs_too(monkeypatch):
-    """``predict`` (windows of steps, nothing kept) pairs the directions as training does
-    and gives the same outputs and final states as the two sweeps a layer."""
-    from seqkit.layers import recurrent
-    monkeypatch.setattr(recurrent, "INFERENCE_WINDOW", 3)   # several windows, ragged ends
-    calls = []
-    monkeypatch.setattr(pairs, "sweep", lambda *a, f=pairs.sweep: calls.append(1) or f(*a))
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((8, 4, 3))
-    lengths = np.array([8, 2, 5, 7])
-    h0 = tuple(rng.standard_normal((4, 4, 5)) for _ in range(2))
-    out = {}
-    for on in (True, False):
-        monkeypatch.setattr(pairs, "ENABLED", on)
-        layer = seqkit.LSTM(3, 5, num_layers=2, bidirectional=True, dtype="float64", seed=3).eval()
-        y, (h, c) = layer.forward(x, lengths, h0)
-        out[on] = (np.array(y), np.array(h), np.array(c))
-    assert len(calls) == 2                          # one paired sweep a layer
-    for got, want in zip(out[True], out[False]):
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)

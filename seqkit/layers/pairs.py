@@ -48,17 +48,12 @@ def _steps(xp, f, b):
     return xp.stack([f, b], axis=2).reshape(f.shape[0], 2 * f.shape[1], *f.shape[2:])
 
 
-def _params(layer, k):
-    """Layer k's kernel parameters, both directions stacked: (2, ...) each."""
-    return {name: layer.xp.stack([f, b]) for (name, f), b in
-            zip(layer._kernel_params(k, "").items(), layer._kernel_params(k, "_reverse").values())}
-
-
 def forward(layer, k, x, lengths, rev, h0):
     """Layer ``k`` of ``layer`` over x (T, B, n), both directions in one kernel call.
     Returns y (T, B, 2H), the two directions' final states and the cache."""
     xp, be = layer.xp, layer.backend
-    params = _params(layer, k)
+    params = {name: xp.stack([f, b]) for (name, f), b in
+              zip(layer._kernel_params(k, "").items(), layer._kernel_params(k, "_reverse").values())}
     s0 = tuple(_rows(xp, h[2 * k], h[2 * k + 1]) for h in h0)
     a, s_n, cache = be.cell_forward(layer.cell, params, _steps(xp, x, x[rev]), np.repeat(lengths, 2),
                                     s0, **layer.options)
@@ -79,33 +74,3 @@ def backward(layer, cache, dy, rev, d_fwd, d_bwd):
     dx = dx[:, 0::2] + dx[:, 1::2][rev]
     return (dx, tuple(s[0::2] for s in d_s0), tuple(s[1::2] for s in d_s0),
             {name: g[0] for name, g in dparams.items()}, {name: g[1] for name, g in dparams.items()})
-
-
-def sweep(layer, k, x, lengths, h0, rev, out, window):
-    """``Recurrent.predict``'s sweep of layer k in windows of ``window`` steps, nothing kept,
-    both directions at once: writes y into ``out`` (T, B, 2H) and returns the two
-    directions' final states. ``rev``: the host indices that reverse each example."""
-    xp, H = layer.xp, layer.hidden_size
-    forward_kernel, _ = layer.cell_type.kernels_for(layer.backend.name)
-    params = _params(layer, k)
-    state = [_rows(xp, h[2 * k], h[2 * k + 1]) for h in h0]      # fresh (2B, H) arrays
-    T = x.shape[0]
-    for s in range(0, T, window):
-        e = min(s + window, T)
-        active = np.nonzero(lengths > s)[0]
-        if active.size == 0:
-            break
-        shape = (e - s, active.size)
-        t_f = np.broadcast_to(np.arange(s, e)[:, None], shape)
-        t_b = rev[0][s:e][:, active]
-        b_idx = np.broadcast_to(active[None, :], shape)
-        idx = [xp.asarray(i) for i in (t_f, t_b, b_idx)]
-        rows = xp.asarray(np.stack([2 * active, 2 * active + 1], axis=1).ravel())
-        a, s_n, _ = forward_kernel(params, _steps(xp, x[idx[0], idx[2]], x[idx[1], idx[2]]),
-                                   np.repeat(np.minimum(lengths[active] - s, e - s), 2),
-                                   tuple(st[rows] for st in state), **layer.options)
-        out[idx[0], idx[2], :H] = a[:, 0::2]
-        out[idx[1], idx[2], H:] = a[:, 1::2]
-        for st, new in zip(state, s_n):
-            st[rows] = new
-    return tuple(st[0::2] for st in state), tuple(st[1::2] for st in state)

@@ -190,13 +190,10 @@ class Recurrent(Layer):
         T, B = x.shape[:2]
         D, H = self.num_directions, self.hidden_size
         rev = reverse_index(lengths, T)
-        state_n, inp, paired = [None] * (self.num_layers * D), x, pairs.supported(self, B)
+        state_n, inp = [None] * (self.num_layers * D), x
         for k in range(self.num_layers):
             out = self.xp.zeros((T, B, D * H), dtype=self.dtype)
-            if paired:  # both directions at once (seqkit.layers.pairs)
-                state_n[2 * k], state_n[2 * k + 1] = pairs.sweep(self, k, inp, lengths, h0, rev, out,
-                                                                 INFERENCE_WINDOW)
-            for d, sfx in enumerate(self._suffixes if not paired else ()):
+            for d, sfx in enumerate(self._suffixes):
                 i = k * D + d
                 state_n[i] = self._sweep(self._kernel_params(k, sfx), inp, lengths,
                                          tuple(h[i] for h in h0), rev if d else None,
