@@ -10,19 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqkit import (
-    CRF,
-    CharEncoder,
-    ComposedModel,
-    Dense,
-    Dropout,
-    Embedding,
-    Input,
-    Recurrent,
-    SigmoidHead,
-    SoftmaxHead,
-)
+from seqkit import CRF, CharEncoder, ComposedModel, Dense, Dropout, Embedding, Input, Recurrent
 from seqkit.data import Batch
+from seqkit.heads import SigmoidHead, SoftmaxHead
 from seqkit.layers.combinators import Chain, Concatenate
 from seqkit.train import TrainConfig, forward_loss
 
