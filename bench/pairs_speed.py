@@ -4,6 +4,7 @@ against the two sweeps a layer, alternating in one process.
 Usage (from the repository root):
 
     python bench/pairs_speed.py                      # a bidirectional LSTM's forward + BPTT, a grid
+    python bench/pairs_speed.py --cell rnn           # the same for another cell that pairs
     python bench/pairs_speed.py --task dna-tag --data PATH --limit 8 --epochs 4
                                                      # whole training epochs of a task's model
 
@@ -25,7 +26,7 @@ GRID = [(8, 500, 20, 64, False), (16, 40, 160, 200, True), (16, 100, 64, 256, Fa
         (64, 25, 64, 64, False), (64, 100, 64, 512, False)]
 
 
-def layer_grid(rounds, calls):
+def layer_grid(cell, rounds, calls):
     import seqkit
     from seqkit.layers import pairs
 
@@ -41,7 +42,7 @@ def layer_grid(rounds, calls):
             lengths = rng.integers(T // 2, T + 1, B) if ragged else None
             if ragged:
                 lengths[0] = T
-            layer = seqkit.LSTM(n_x, H, bidirectional=True, seed=1)
+            layer = seqkit.Recurrent(cell, n_x, H, bidirectional=True, seed=1)
             times = {True: [], False: []}
             for r in range(rounds):
                 for on in ((True, False) if r % 2 == 0 else (False, True)):
@@ -85,6 +86,7 @@ def task_epochs(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cell", default="lstm")
     p.add_argument("--task")
     p.add_argument("--data")
     p.add_argument("--limit", type=int)
@@ -98,7 +100,7 @@ def main():
     if args.task:
         task_epochs(args)
     else:
-        layer_grid(args.rounds, args.calls)
+        layer_grid(args.cell, args.rounds, args.calls)
 
 
 if __name__ == "__main__":
