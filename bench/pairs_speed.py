@@ -32,6 +32,9 @@ def layer_grid(cell, rounds, calls):
 
     print("| B | T | n_x | H | ragged | paired ms | separate ms | paired / separate |\n|"
           + "---:|" * 8)
+    if not seqkit.get_cell(cell).pairs.get("numpy"):
+        print(f"cell {cell!r} does not pair directions on numpy: both columns time two sweeps",
+              file=sys.stderr)
     limit = pairs.MAX_GATES
     pairs.MAX_GATES = float("inf")
     try:
