@@ -15,7 +15,8 @@ recurrent GEMM is one batched call over both directions' weights
 (``seqkit.kernels.by_direction``). Why: with small batches and widths each of the
 dozen array operations of a step costs more in calls than in arithmetic, twice a
 step for a bidirectional layer (the DNA tagger's BiLSTM 64 in batches of 8,
-docs/performance.md). Results and gradients equal the two separate sweeps.
+docs/performance.md). Results and gradients equal the two separate sweeps. The NumPy
+LSTM and GRU pair; the vanilla RNN's step has too few calls to gain.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ CELLS = [
     Cell("rnn", gates=1, backend="numpy", forward=rnn_forward, backward=rnn_backward,
          options={"nonlinearity": ("tanh", "relu")},
          description="the course's vanilla cell: a<t> = g(W_aa a<t-1> + W_ax x<t> + b_a)"),
-    Cell("gru", gates=3, backend="numpy", forward=gru_forward, backward=gru_backward,
+    Cell("gru", gates=3, backend="numpy", forward=gru_forward, backward=gru_backward, pairs=True,
          description="gated recurrent unit (gates r, z, n)"),
     Cell("lstm", gates=4, backend="numpy", forward=lstm_forward, backward=lstm_backward,
          states=("a", "c"), pairs=True, description="long short-term memory (gates i, f, g, o)"),

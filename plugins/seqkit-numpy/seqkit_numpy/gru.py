@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqkit.kernels import LengthOrder, initial_gradient, input_projection, read_only
+from seqkit.kernels import LengthOrder, by_direction, initial_gradient, input_projection, pairs_of, read_only
 from seqkit.threads import gemm
 
 from ._common import sweep_array, transposed
@@ -49,11 +49,12 @@ def gru_forward(params, x, lengths, state0):
 
     x : (T, B, n_x) float32/float64; state0 : ``(a0,)`` with a0 (B, n_a).
     Returns ``a`` (T, B, n_a, read-only, zeros at padded steps), ``(a_n,)``
-    and the cache. Every array keeps x's dtype.
+    and the cache. Every array keeps x's dtype. With parameters stacked (n_dir, ...),
+    row b of the batch is direction b % n_dir's (``seqkit.layers.pairs``).
     """
     T, B, _ = x.shape
     W_ih, W_hh, b_ih, b_hh = params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"]
-    n_a = W_hh.shape[1]
+    n_a, n_dir = W_hh.shape[-1], pairs_of(W_hh)
     H2 = 2 * n_a
     order = LengthOrder(lengths, T)
 
@@ -61,14 +62,15 @@ def gru_forward(params, x, lengths, state0):
     # GEMMs hand over -v: np.exp costs ~40 % less than np.tanh (the LSTM kernel's
     # measurement), and exp(-v) = inf for v < -88 (float32) gives the right 0.
     W_ih_s = W_ih.copy()
-    W_ih_s[:H2] *= -1
+    W_ih_s[..., :H2, :] *= -1
     # input projections of all steps in one GEMM; b_hr and b_hz fold in here,
     # b_hn cannot (r multiplies it)
     bias = b_ih.copy()
-    bias[:H2] += b_hh[:H2]
-    bias[:H2] *= -1
+    bias[..., :H2] += b_hh[..., :H2]
+    bias[..., :H2] *= -1
     x, xW = input_projection(x, W_ih_s, bias, order)
-    b_hn = b_hh[H2:]
+    # b_hn of each row's direction (rows alternate directions when paired)
+    b_hn = b_hh[H2:] if n_dir == 1 else np.tile(b_hh[:, H2:], (B // n_dir, 1))
 
     a_all = sweep_array(order, (T + 1, B, n_a), x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
@@ -78,13 +80,18 @@ def gru_forward(params, x, lengths, state0):
     # r and z are formed in a contiguous buffer and copied into the cache once:
     # ufuncs on a block of a row (a strided view) cost up to twice as much an element
     rz_buf = np.empty((B, H2), dtype=x.dtype)
-    W_hh_T = transposed(W_hh)
-    W_hh_T[:, :H2] *= -1
-    with gemm(B, 3 * n_a, n_a), np.errstate(over="ignore"):  # the per-step GEMM's threads
+    W_hh_T = transposed(W_hh) if n_dir == 1 else np.stack([transposed(W) for W in W_hh])
+    W_hh_T[..., :H2] *= -1
+    a_dir = a_all.reshape(T + 1, B // n_dir, n_dir, n_a).swapaxes(1, 2)   # rows by direction
+    gh_dir = by_direction(gh_buf, n_dir)
+    with gemm(B // n_dir, 3 * n_a, n_a), np.errstate(over="ignore"):  # the per-step GEMM's threads
         for t, n in enumerate(order.n_active):
             a_prev, a_next = a_all[t, :n], a_all[t + 1, :n]
             gh = gh_buf[:n]
-            np.matmul(a_prev, W_hh_T, out=gh)
+            if n_dir == 1:
+                np.matmul(a_prev, W_hh_T, out=gh)
+            else:
+                np.matmul(a_dir[t, :, :n // n_dir], W_hh_T, out=gh_dir[:, :n // n_dir])
             rz = rz_buf[:n]
             np.add(xW[t, :n, :H2], gh[:, :H2], out=rz)     # -v
             np.exp(rz, out=rz)
@@ -93,7 +100,7 @@ def gru_forward(params, x, lengths, state0):
             gates[t, :n, :H2] = rz
             r, z = rz[:, :n_a], rz[:, n_a:]
             hn = hn_all[t, :n]
-            np.add(gh[:, H2:], b_hn, out=hn)
+            np.add(gh[:, H2:], b_hn if n_dir == 1 else b_hn[:n], out=hn)
             c = gates[t, :n, H2:]
             np.multiply(r, hn, out=c)
             c += xW[t, :n, H2:]
@@ -121,6 +128,7 @@ def gru_backward(cache: GRUCache, da, d_state_n):
     n_a = a_all.shape[2]
     H, H2, H3 = n_a, 2 * n_a, 3 * n_a
     W_ih, W_hh = params["W_ih"], params["W_hh"]
+    n_dir = pairs_of(W_hh)
     r, z, c = gates[..., :H], gates[..., H:H2], gates[..., H2:]
 
     # 1. the local derivatives of every step at once (fewer, larger ufunc calls)
@@ -142,7 +150,9 @@ def gru_backward(cache: GRUCache, da, d_state_n):
     da_next = initial_gradient(d_state_n[0], a_all[0], order)
     D = sweep_array(order, (T, B, 4 * n_a), x.dtype)
     g_buf = np.empty((B, n_a), dtype=x.dtype)
-    with gemm(B, 3 * n_a, n_a):
+    D_dir = D.reshape(T, B // n_dir, n_dir, 4 * n_a).swapaxes(1, 2)
+    da_dir = by_direction(da_next, n_dir)
+    with gemm(B // n_dir, 3 * n_a, n_a):
         for t in range(T - 1, -1, -1):
             n = order.n_active[t]
             d = D[t, :n]
@@ -153,27 +163,36 @@ def gru_backward(cache: GRUCache, da, d_state_n):
             np.multiply(g, F_z[t, :n], out=dz_pre)
             np.multiply(dn_pre, r[t, :n], out=dhn)
             np.multiply(dhn, F_r[t, :n], out=dr_pre)
-            np.matmul(d[:, :H3], W_hh, out=da_next[:n])
+            if n_dir == 1:
+                np.matmul(d[:, :H3], W_hh, out=da_next[:n])
+            else:
+                np.matmul(D_dir[t, :, :n // n_dir, :H3], W_hh, out=da_dir[:, :n // n_dir])
             g *= z[t, :n]
             da_next[:n] += g
 
-    # 3. weights and inputs, one GEMM per gate group over all steps
-    D2 = D.reshape(T * B, 4 * n_a)
-    D_rz, D_n = D2[:, :H2], D2[:, H3:]      # the x-side gradients [dr, dz | dn]
-    x2 = x.reshape(T * B, n_x)
-    dW_ih = np.empty_like(W_ih)
-    with gemm(H3, n_x + n_a, T * B):
-        np.matmul(D_rz.T, x2, out=dW_ih[:H2])
-        np.matmul(D_n.T, x2, out=dW_ih[H2:])
-        dW_hh = D2[:, :H3].T @ a_all[:-1].reshape(T * B, n_a)
-        dx = D_rz @ W_ih[:H2]
-        dx += D_n @ W_ih[H2:]
-    D_sum = D2.sum(axis=0)
+    # 3. weights and inputs, one GEMM per gate group over all steps; the rows by
+    #    direction, (n_dir, T B / n_dir, ...), so paired directions get their own
+    Dq = by_direction(D.reshape(T * B, 4 * n_a), n_dir)
+    D_rz, D_n = Dq[..., :H2], Dq[..., H3:]  # the x-side gradients [dr, dz | dn]
+    xq = by_direction(x.reshape(T * B, n_x), n_dir)
+    W = W_ih.reshape(n_dir, H3, n_x)
+    dW_ih = np.empty_like(W)
+    dx = np.empty((T * B, n_x), dtype=x.dtype)
+    with gemm(H3, n_x + n_a, T * B // n_dir):
+        np.matmul(D_rz.swapaxes(1, 2), xq, out=dW_ih[:, :H2])
+        np.matmul(D_n.swapaxes(1, 2), xq, out=dW_ih[:, H2:])
+        dW_hh = np.matmul(Dq[..., :H3].swapaxes(1, 2), by_direction(a_all[:-1].reshape(T * B, n_a), n_dir))
+        dxq = by_direction(dx, n_dir)
+        np.matmul(D_rz, W[:, :H2], out=dxq)
+        dxq += D_n @ W[:, H2:]
+    D_sum = Dq.sum(axis=1)
     dparams = {
         "W_ih": dW_ih,
         "W_hh": dW_hh,
-        "b_ih": np.concatenate([D_sum[:H2], D_sum[H3:]]),
-        "b_hh": D_sum[:H3].copy(),
+        "b_ih": np.concatenate([D_sum[:, :H2], D_sum[:, H3:]], axis=1),
+        "b_hh": D_sum[:, :H3].copy(),
     }
+    if n_dir == 1:
+        dparams = {k: g[0] for k, g in dparams.items()}
     dx = dx.reshape(T, B, n_x)
     return order.unsort(dx, axis=1), (order.unsort(da_next, axis=0),), dparams
