@@ -57,15 +57,15 @@ class Twin:
 
     def __init__(self, run):
         import torch
+        c = run.config
+        if c.optimizer != "adam":
+            raise NotMirrored(f"optimizer {c.optimizer!r}")
         self.torch, self.run = torch, run
         self.net = torch.nn.Module()
         self.state = {}      # truncated BPTT: each recurrent module's final state, detached
         self._build()
-        c = run.config
         self.params = list(self.net.parameters())
-        self.opt = torch.optim.Adam(self.params, lr=c.lr, weight_decay=getattr(c, "weight_decay", 0.0))
-        if getattr(c, "optimizer", "adam") != "adam":
-            raise NotMirrored(f"optimizer {c.optimizer!r}")
+        self.opt = torch.optim.Adam(self.params, lr=c.lr, weight_decay=c.weight_decay)
 
     def _load(self, module, prefix, state):
         """Copy seqkit's ``prefix.*`` parameters into ``module`` (names must match exactly)."""
@@ -77,7 +77,7 @@ class Twin:
 
     def loss(self, batch):
         s = self.summed_loss(batch)
-        if getattr(self.run.config, "reduction", "sum") == "mean":
+        if self.run.config.reduction == "mean":
             return s / max(float(batch.mask.sum()), 1.0)
         return s / batch.size
 

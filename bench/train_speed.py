@@ -118,7 +118,9 @@ def torch_twin(run):
     except ImportError:
         print("torch is not importable: seqkit only", file=sys.stderr)
         return None
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
     from torch_twin import NotMirrored, twin
     try:
         return twin(run)

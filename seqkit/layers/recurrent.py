@@ -157,7 +157,7 @@ class Recurrent(Layer):
                     dy = dy * masks[k]
                 dx = None
                 d_n = [tuple(None if d_state is None or d_state[j] is None else d_state[j][i]
-                             for j in range(n_states)) for i in (k * D, k * D + D - 1)]
+                             for j in range(n_states)) for i in range(k * D, (k + 1) * D)]
                 if paired:
                     dx, d_state0[2 * k], d_state0[2 * k + 1], *grads = pairs.backward(
                         self, caches[2 * k], dy, rev, *d_n)

@@ -69,8 +69,9 @@ def gru_forward(params, x, lengths, state0):
     bias[..., :H2] += b_hh[..., :H2]
     bias[..., :H2] *= -1
     x, xW = input_projection(x, W_ih_s, bias, order)
-    # b_hn of each row's direction (rows alternate directions when paired)
-    b_hn = b_hh[H2:] if n_dir == 1 else np.tile(b_hh[:, H2:], (B // n_dir, 1))
+    # b_hn of each row's direction (rows alternate directions when paired); unpaired,
+    # one row that broadcasts (b_hn[:n] leaves it as it is), as before pairing
+    b_hn = b_hh[None, H2:] if n_dir == 1 else np.tile(b_hh[:, H2:], (B // n_dir, 1))
 
     a_all = sweep_array(order, (T + 1, B, n_a), x.dtype)
     a_all[0] = order.sort(state0[0], axis=0)
@@ -100,7 +101,7 @@ def gru_forward(params, x, lengths, state0):
             gates[t, :n, :H2] = rz
             r, z = rz[:, :n_a], rz[:, n_a:]
             hn = hn_all[t, :n]
-            np.add(gh[:, H2:], b_hn if n_dir == 1 else b_hn[:n], out=hn)
+            np.add(gh[:, H2:], b_hn[:n], out=hn)
             c = gates[t, :n, H2:]
             np.multiply(r, hn, out=c)
             c += xW[t, :n, H2:]
