@@ -8,12 +8,16 @@ Usage (from the repository root):
     python bench/kernel_fair.py --cells lstm --markdown
     python bench/kernel_fair.py --ragged           # lengths uniform in [T/2, T]; torch packed
     python bench/kernel_fair.py --threads 1        # seqkit --threads and torch.set_num_threads
+    python bench/kernel_fair.py --rounds 3         # every point 3 times, the order alternating
 
 Why processes: ``bench/rnn_speed.py`` alternates seqkit and torch call by call in one
 process, so OpenBLAS's threads are still spinning from seqkit's last GEMM while torch
 runs (and torch's OpenMP threads while seqkit runs). Here every (contender, point)
 is a fresh process that builds the layer, warms up, then times calls until ~``--target``
-seconds have passed (at least 5); the median is reported. Float32, dense input
+seconds have passed (at least 5); the median is reported. This host's speed drifts by
+10-30 % (at times 2x) within minutes, so ``--rounds R`` runs every point R times, seqkit
+first in odd rounds and torch first in even ones; the table then gives each contender's
+median time and the median of the R per-round ratios, with their range. Float32, dense input
 n_x = 64, zero initial state; both compute dx and every weight gradient (seqkit's
 backward gets random dy and d_state, torch's loss is ``(y*dy).sum() + (h_n*dh).sum()``).
 
@@ -44,6 +48,7 @@ def _parse(argv=None):
     p.add_argument("--ragged", action="store_true")
     p.add_argument("--threads", default=None, help="seqkit --threads and torch threads (default: each's own)")
     p.add_argument("--target", type=float, default=1.0, help="seconds of timed calls per point")
+    p.add_argument("--rounds", type=int, default=1, help="runs of every point, alternating who goes first")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--child", nargs=5, metavar=("WHO", "CELL", "B", "T", "H"), help=argparse.SUPPRESS)
@@ -163,28 +168,39 @@ def main():
         g, n = child_ceiling(args)
         print(json.dumps({"gflops": g, "threads": n}))
         return 0
+    if args.rounds < 1:
+        sys.exit(f"--rounds must be at least 1, not {args.rounds}")
     load0 = os.getloadavg()
     c0 = spawn(["--ceiling-child"], args)
     whos = ["seqkit"] + ([] if args.no_torch else ["torch"])
     rows = []
     for cell in args.cells:
         for B, T, H in GRID:
-            r = {"cell": cell, "B": B, "T": T, "H": H}
+            r = {"cell": cell, "B": B, "T": T, "H": H, "ratios": []}
+            runs = {w: [] for w in whos}
+            for k in range(max(1, args.rounds)):
+                for who in (whos if k % 2 == 0 else whos[::-1]):
+                    res = spawn(["--child", who, cell, str(B), str(T), str(H)], args)
+                    runs[who].append(res["t"])
+                if "torch" in runs:
+                    r["ratios"].append(runs["seqkit"][-1] / runs["torch"][-1])
             for who in whos:
-                res = spawn(["--child", who, cell, str(B), str(T), str(H)], args)
-                r[who], r[who + "_n"] = res["t"], res["n"]
+                r[who] = statistics.median(runs[who])
             rows.append(r)
             print(f"  {cell} B {B} T {T} H {H}: " + "  ".join(
-                f"{w} {r[w] * 1e3:.2f} ms ({r[w + '_n']} runs)" for w in whos), file=sys.stderr)
+                f"{w} " + " / ".join(f"{t * 1e3:.2f}" for t in runs[w]) + " ms" for w in whos), file=sys.stderr)
     c1 = spawn(["--ceiling-child"], args)
     ceiling = max(c0["gflops"], c1["gflops"])
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end; GEMM ceiling "
           f"{ceiling:.0f} GFLOP/s (2048^3 sgemm, {c0['threads']} threads; {c0['gflops']:.0f} before, "
-          f"{c1['gflops']:.0f} after); {'ragged' if args.ragged else 'equal'} lengths")
+          f"{c1['gflops']:.0f} after); {'ragged' if args.ragged else 'equal'} lengths"
+          + (f"; {args.rounds} rounds, medians" if args.rounds > 1 else ""))
     head = ["cell", "B", "T", "H", "seqkit ms", "seqkit GFLOP/s", "% ceiling"]
     if "torch" in whos:
-        head += ["torch ms", "torch GFLOP/s", "seqkit/torch"]
+        head += ["torch ms", "torch GFLOP/s", "torch % ceiling", "seqkit/torch"]
+        if args.rounds > 1:
+            head += ["range"]
     body = []
     for r in rows:
         f = flops(r["cell"], r["B"], r["T"], r["H"])
@@ -192,14 +208,16 @@ def main():
                 f"{f / r['seqkit'] / 1e9:.0f}", f"{100 * f / r['seqkit'] / 1e9 / ceiling:.0f}"]
         if "torch" in whos:
             line += [f"{r['torch'] * 1e3:.2f}", f"{f / r['torch'] / 1e9:.0f}",
-                     f"{r['seqkit'] / r['torch']:.2f}"]
+                     f"{100 * f / r['torch'] / 1e9 / ceiling:.0f}", f"{statistics.median(r['ratios']):.2f}"]
+            if args.rounds > 1:
+                line += [f"{min(r['ratios']):.2f}-{max(r['ratios']):.2f}"]
         body.append([str(c) for c in line])
     from tables import print_table  # beside this file
 
     print_table(head, body, args.markdown)
     if "torch" in whos:
         print("\nmedian seqkit/torch over the grid: " + ", ".join(
-            f"{c} {statistics.median(r['seqkit'] / r['torch'] for r in rows if r['cell'] == c):.2f}"
+            f"{c} {statistics.median(statistics.median(r['ratios']) for r in rows if r['cell'] == c):.2f}"
             for c in args.cells))
     return 0
 
