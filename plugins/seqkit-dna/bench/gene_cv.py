@@ -40,27 +40,17 @@ def chain_counts(codes, z, order):
     return counts
 
 
-def site_counts(genes, masks, uci, lo_hi, label, at):
-    """The true-site count table of one splice model: the mouse sites plus the UCI
-    windows of ``label`` (their junction ``at`` bases into the 60-base window)."""
+def uci_counts(uci, lo_hi, label, at):
+    """Base counts (window, 4) of the UCI windows of ``label`` over a splice model's window
+    (their junction ``at`` bases into the 60-base window)."""
     lo, hi = lo_hi
-    table = np.ones((hi - lo, 4))
-    for codes, mask in zip(genes, masks):
-        z = gene_states(mask)
-        exon, intron = (z >= 1) & (z <= 3), z >= 4
-        sites = (np.flatnonzero(exon[:-1] & intron[1:]) if label == "EI"
-                 else np.flatnonzero(intron[:-1] & exon[1:])) + 1
-        for j in range(hi - lo):
-            src = sites + lo + j
-            b = codes[src[(src >= 0) & (src < len(codes))]]
-            np.add.at(table[j], b[b < 4], 1)
-    extra = np.zeros_like(table)
+    extra = np.zeros((hi - lo, 4))
     for r in uci:
         if r.label == label:
             w = r.codes[at + lo:at + hi]
             ok = w < 4
             np.add.at(extra, (np.flatnonzero(ok), w[ok]), 1)
-    return table, extra
+    return extra
 
 
 def _uci_sites(path):
@@ -100,14 +90,12 @@ def main():
             codes, fmasks = [genes[i].codes for i in fit], [masks[i] for i in fit]
             model = GeneModel.fit(codes, fmasks, order=order, signal_weight=weight)
             if uci:   # the PWMs again, their true-site counts joined by the UCI windows
-                for name, label, at in (("donor", "EI", 30), ("acceptor", "IE", 30)):
-                    lo_hi = getattr(GeneModel, name.upper())
-                    true, extra = site_counts(codes, fmasks, uci, lo_hi, label, at)
-                    background = np.exp(np.log(true / true.sum(1, keepdims=True))
-                                        - getattr(model, name))   # the fitted pwm's denominator
-                    true = true + w_site * extra
+                sites = GeneModel.site_counts(codes, fmasks)
+                for name, label in (("donor", "EI"), ("acceptor", "IE")):
+                    true, candidates = sites[name]
+                    true = true + w_site * uci_counts(uci, getattr(GeneModel, name.upper()), label, 30)
                     setattr(model, name, np.log(true / true.sum(1, keepdims=True))
-                            - np.log(background))
+                            - np.log(candidates / candidates.sum(1, keepdims=True)))
             if lam:
                 base = sum(chain_counts(c, gene_states(m), order) for c, m in zip(codes, fmasks)) + 0.5
             for i in range(f, len(genes), args.folds):

@@ -117,8 +117,6 @@ class GeneModel:
         allowed = np.zeros((N_STATES, N_STATES), dtype=bool)
         allowed[tuple(np.array(_ALLOWED).T)] = True
         trans = np.where(allowed, 0.1, 0.0)
-        sites = {name: [np.ones((hi - lo, 4)), np.ones((hi - lo, 4))]
-                 for name, (lo, hi) in (("donor", cls.DONOR), ("acceptor", cls.ACCEPTOR))}
         for codes, coding in zip(sequences, coding_masks):
             codes = np.asarray(codes, dtype=np.int64)
             z = gene_states(coding)
@@ -126,6 +124,24 @@ class GeneModel:
             ctx, ok = _contexts(codes, order)
             np.add.at(counts, (content[ok], ctx[ok], codes[ok]), 1)
             np.add.at(trans, (z[:-1], z[1:]), 1)
+        sites = cls.site_counts(sequences, coding_masks)
+        log_emit = np.log(counts / counts.sum(-1, keepdims=True))
+        trans = np.where(allowed, trans, 0.0)
+        with np.errstate(divide="ignore"):
+            log_trans = np.where(allowed, np.log(trans / trans.sum(1, keepdims=True)), NEG)
+        pwm = {name: np.log(t / t.sum(1, keepdims=True)) - np.log(c / c.sum(1, keepdims=True))
+               for name, (t, c) in sites.items()}
+        return cls(order, log_emit, log_trans, pwm["donor"], pwm["acceptor"], signal_weight)
+
+    @classmethod
+    def site_counts(cls, sequences, coding_masks) -> dict:
+        """Per splice model ("donor", "acceptor"): the base counts (window, 4), from 1,
+        at the true sites and at every candidate dinucleotide (GT / AG)."""
+        sites = {name: [np.ones((hi - lo, 4)), np.ones((hi - lo, 4))]
+                 for name, (lo, hi) in (("donor", cls.DONOR), ("acceptor", cls.ACCEPTOR))}
+        for codes, coding in zip(sequences, coding_masks):
+            codes = np.asarray(codes, dtype=np.int64)
+            z = gene_states(coding)
             exon, intron = (z >= 1) & (z <= 3), z >= 4
             true = {"donor": np.flatnonzero(exon[:-1] & intron[1:]) + 1,
                     "acceptor": np.flatnonzero(intron[:-1] & exon[1:]) + 1}
@@ -137,13 +153,7 @@ class GeneModel:
                         src = at + lo + j
                         b = codes[src[(src >= 0) & (src < len(codes))]]
                         np.add.at(table[j], b[b < 4], 1)
-        log_emit = np.log(counts / counts.sum(-1, keepdims=True))
-        trans = np.where(allowed, trans, 0.0)
-        with np.errstate(divide="ignore"):
-            log_trans = np.where(allowed, np.log(trans / trans.sum(1, keepdims=True)), NEG)
-        pwm = {name: np.log(t / t.sum(1, keepdims=True)) - np.log(c / c.sum(1, keepdims=True))
-               for name, (t, c) in sites.items()}
-        return cls(order, log_emit, log_trans, pwm["donor"], pwm["acceptor"], signal_weight)
+        return sites
 
     # -- checkpoints (JSON, inside the task's encoders) -------------------------------------
     def to_json(self) -> dict:
