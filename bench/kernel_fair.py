@@ -187,8 +187,9 @@ def main():
             for who in whos:
                 r[who] = statistics.median(runs[who])
             rows.append(r)
-            print(f"  {cell} B {B} T {T} H {H}: " + "  ".join(
-                f"{w} " + " / ".join(f"{t * 1e3:.2f}" for t in runs[w]) + " ms" for w in whos), file=sys.stderr)
+            times = ("  ".join(f"{w} " + " / ".join(f"{t * 1e3:.2f}" for t in runs[w]) + " ms"
+                               for w in whos))
+            print(f"  {cell} B {B} T {T} H {H}: {times}", file=sys.stderr)
     c1 = spawn(["--ceiling-child"], args)
     ceiling = max(c0["gflops"], c1["gflops"])
     load1 = os.getloadavg()

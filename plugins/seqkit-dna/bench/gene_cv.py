@@ -26,18 +26,10 @@ import itertools
 import time
 
 import numpy as np
-from seqkit_dna.genes import GeneModel, _contexts, gene_states
+from seqkit_dna.genes import GeneModel, gene_states
 from seqkit_dna.io import read_cds_tsv, read_splice
 
 DATA = "../shared/data/dna/mouse_cds_tagging/mouse_genes_cds.tsv.gz"
-
-
-def chain_counts(codes, z, order):
-    """Counts (5, 4**order, 4) of each content's chain along the state path z."""
-    counts = np.zeros((5, 4 ** order, 4))
-    ctx, ok = _contexts(codes, order)
-    np.add.at(counts, (np.minimum(z, 4)[ok], ctx[ok], codes[ok]), 1)
-    return counts
 
 
 def uci_counts(uci, lo_hi, label, at):
@@ -97,11 +89,12 @@ def main():
                     setattr(model, name, np.log(true / true.sum(1, keepdims=True))
                             - np.log(candidates / candidates.sum(1, keepdims=True)))
             if lam:
-                base = sum(chain_counts(c, gene_states(m), order) for c, m in zip(codes, fmasks)) + 0.5
+                base = 0.5 + sum(GeneModel.chain_counts(c, gene_states(m), order)
+                                 for c, m in zip(codes, fmasks))
             for i in range(f, len(genes), args.folds):
                 z = model.decode(genes[i].codes)
                 for _ in range(args.iterations if lam else 0):
-                    c = base + lam * chain_counts(genes[i].codes, z, order)
+                    c = base + lam * GeneModel.chain_counts(genes[i].codes, z, order)
                     z = GeneModel(order, np.log(c / c.sum(-1, keepdims=True)), model.log_trans,
                                   model.donor, model.acceptor, weight).decode(genes[i].codes)
                 pred = (z >= 1) & (z <= 3)

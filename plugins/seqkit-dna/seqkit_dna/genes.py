@@ -118,11 +118,8 @@ class GeneModel:
         allowed[tuple(np.array(_ALLOWED).T)] = True
         trans = np.where(allowed, 0.1, 0.0)
         for codes, coding in zip(sequences, coding_masks):
-            codes = np.asarray(codes, dtype=np.int64)
             z = gene_states(coding)
-            content = np.minimum(z, 4)                 # the three intron phases share one chain
-            ctx, ok = _contexts(codes, order)
-            np.add.at(counts, (content[ok], ctx[ok], codes[ok]), 1)
+            counts += cls.chain_counts(codes, z, order)
             np.add.at(trans, (z[:-1], z[1:]), 1)
         sites = cls.site_counts(sequences, coding_masks)
         log_emit = np.log(counts / counts.sum(-1, keepdims=True))
@@ -132,6 +129,16 @@ class GeneModel:
         pwm = {name: np.log(t / t.sum(1, keepdims=True)) - np.log(c / c.sum(1, keepdims=True))
                for name, (t, c) in sites.items()}
         return cls(order, log_emit, log_trans, pwm["donor"], pwm["acceptor"], signal_weight)
+
+    @staticmethod
+    def chain_counts(codes, z, order: int) -> np.ndarray:
+        """Counts (5, 4**order, 4) of (content, the ``order`` bases before, base) along
+        the state path ``z``; the three intron phases share one chain."""
+        codes = np.asarray(codes, dtype=np.int64)
+        counts = np.zeros((5, 4 ** order, 4))
+        ctx, ok = _contexts(codes, order)
+        np.add.at(counts, (np.minimum(z, 4)[ok], ctx[ok], codes[ok]), 1)
+        return counts
 
     @classmethod
     def site_counts(cls, sequences, coding_masks) -> dict:
