@@ -122,6 +122,50 @@ def test_decoding_random_dna_obeys_the_grammar(fitted):
         assert obeys_the_grammar(s, z) == []
 
 
+def dense_viterbi(model, codes, evidence=None):
+    """The textbook form of the same decoder: a 7 x 7 score matrix a base, the grammar's
+    refusals written into it, argmax over every predecessor (the reference the
+    per-state sweep of ``GeneModel.decode`` must equal)."""
+    from seqkit_dna.genes import NEG, _kmer_at, _window_score, _word
+    e = model.emissions(codes) + (0 if evidence is None else evidence)
+    start = _kmer_at(codes, 0, 3) == _word("ATG")
+    stop = np.isin(_kmer_at(codes, -3, 3), [_word(c) for c in ("TAA", "TAG", "TGA")])
+    gt = np.where(_kmer_at(codes, 0, 2) == _word("GT"),
+                  model.signal_weight * _window_score(codes, model.donor, model.DONOR[0]), NEG)
+    ag = np.where(_kmer_at(codes, -2, 2) == _word("AG"),
+                  model.signal_weight * _window_score(codes, model.acceptor, model.ACCEPTOR[0]), NEG)
+    v, back = np.log(1 / 7) + e[0], np.zeros((len(codes), 7), dtype=np.int64)
+    for t in range(1, len(codes)):
+        M = v[:, None] + model.log_trans
+        M[0, 1] = M[0, 1] if start[t] else NEG
+        M[3, 1 if stop[t] else 0] = NEG
+        M[[1, 2, 3], [5, 6, 4]] += gt[t]
+        M[[4, 5, 6], [1, 2, 3]] += ag[t]
+        back[t] = M.argmax(0)
+        v = M[back[t], np.arange(7)] + e[t]
+    z = [int(v.argmax())]
+    for t in range(len(codes) - 1, 0, -1):
+        z.append(back[t, z[-1]])
+    return np.array(z[::-1])
+
+
+@pytest.mark.parametrize("block", [65_536, 7])
+def test_the_decoder_equals_the_dense_viterbi(fitted, monkeypatch, block):
+    """The per-state sweep (Python floats, in blocks of bases) finds the very path the
+    7 x 7 matrix form finds, with and without evidence, across block edges."""
+    import seqkit_dna.genes as genes_module
+    monkeypatch.setattr(genes_module, "_BLOCK", block)
+    rng = np.random.default_rng(11)
+    cases = [to_codes(s) for s, _ in genes(3, 5)]
+    cases += [to_codes("".join(rng.choice(list("ACGT"), 1500))), to_codes("ACGTNNATGTAAGT")]
+    for codes in cases:
+        assert (fitted.decode(codes) == dense_viterbi(fitted, codes)).all()
+        evidence = np.zeros((len(codes), 7))
+        evidence[:, 1:4] = rng.normal(0, 2, (len(codes), 1))
+        assert (fitted.decode(codes, evidence) == dense_viterbi(fitted, codes, evidence)).all()
+    assert fitted.decode(to_codes("A")).tolist() == [int(np.argmax(fitted.emissions(to_codes("A"))[0]))]
+
+
 def test_evidence_moves_the_path_and_json_round_trips(fitted):
     s, mask = genes(1, 2)[0]
     codes = to_codes(s)
