@@ -210,11 +210,14 @@ def test_cli_decode_gene_train_evaluate_predict(tmp_path):
     assert scores["gene"] > 0.9 > scores["base"] + 0.3
     fasta = tmp_path / "test.fa"
     test = genes(4, 5)
-    fasta.write_text("".join(f">t{i}\n{s}\n" for i, (s, _) in enumerate(test)))
+    # and records shorter than a splice site's window (23 bases) decode too
+    fasta.write_text("".join(f">t{i}\n{s}\n" for i, (s, _) in enumerate(test))
+                     + ">short\nACGTATGAAGT\n>one\nA\n")
     bed = tmp_path / "cds.bed"
     r = run_seqkit("predict", tmp_path / "gene.npz", "--input", fasta, "--out", bed)
     assert r.returncode == 0, r.stderr
     called = {f"t{i}": np.zeros(len(s), bool) for i, (s, _) in enumerate(test)}
+    called.update(short=np.zeros(11, bool), one=np.zeros(1, bool))
     for line in bed.read_text().splitlines():
         rid, start, end, label, _ = line.split("\t")
         assert label == "C"
