@@ -178,7 +178,7 @@ def main():
         for B, T, H in GRID:
             r = {"cell": cell, "B": B, "T": T, "H": H, "ratios": []}
             runs = {w: [] for w in whos}
-            for k in range(max(1, args.rounds)):
+            for k in range(args.rounds):
                 for who in (whos if k % 2 == 0 else whos[::-1]):
                     res = spawn(["--child", who, cell, str(B), str(T), str(H)], args)
                     runs[who].append(res["t"])

@@ -24,10 +24,10 @@ Contenders: seqkit with each ``--settings`` value (``seqkit.threads.set_threads`
 ``auto`` is the default policy, ``1`` one thread, ``2`` every GEMM on 2 threads
 as numpy's BLAS does by default) and torch (optional, never a dependency)
 with its own defaults (``torch.get_num_threads()`` threads, OpenMP's default wait
-policy), running the task's model as ``bench/torch_twin.py`` mirrors it (every task's
-default model but dna-classify's; a model it cannot mirror is said so and timed in
-seqkit only). Round r runs epoch r of every contender, one after another, each on
-its own model (torch's starts from seqkit's initial weights; PyTorch's
+policy), running the task's model as ``bench/torch_twin.py`` mirrors it (every bundled
+task's default model; a model it cannot mirror is said so and timed in seqkit
+only). Round r runs epoch r of every contender, one after another, each on its own
+model (torch's starts from seqkit's initial weights; PyTorch's
 state_dict names are seqkit's). Both see the same batches (the task's
 ``prepare``/``batches`` with ``default_rng([seed, epoch])``, as ``seqkit
 train``), the same ragged lengths (torch: packed sequences), the same truncated-BPTT

@@ -82,7 +82,7 @@ def main():
             codes, fmasks = [genes[i].codes for i in fit], [masks[i] for i in fit]
             model = GeneModel.fit(codes, fmasks, order=order, signal_weight=weight)
             if uci:   # the PWMs again, their true-site counts joined by the UCI windows
-                sites = GeneModel.site_counts(codes, fmasks)
+                sites = GeneModel.site_counts(codes, [gene_states(m) for m in fmasks])
                 for name, label in (("donor", "EI"), ("acceptor", "IE")):
                     true, candidates = sites[name]
                     true = true + w_site * uci_counts(uci, getattr(GeneModel, name.upper()), label, 30)

@@ -120,11 +120,11 @@ class GeneModel:
         allowed = np.zeros((N_STATES, N_STATES), dtype=bool)
         allowed[tuple(np.array(_ALLOWED).T)] = True
         trans = np.where(allowed, 0.1, 0.0)
-        for codes, coding in zip(sequences, coding_masks):
-            z = gene_states(coding)
+        paths = [gene_states(coding) for coding in coding_masks]
+        for codes, z in zip(sequences, paths):
             counts += cls.chain_counts(codes, z, order)
             np.add.at(trans, (z[:-1], z[1:]), 1)
-        sites = cls.site_counts(sequences, coding_masks)
+        sites = cls.site_counts(sequences, paths)
         log_emit = np.log(counts / counts.sum(-1, keepdims=True))
         trans = np.where(allowed, trans, 0.0)
         with np.errstate(divide="ignore"):
@@ -144,14 +144,14 @@ class GeneModel:
         return counts
 
     @classmethod
-    def site_counts(cls, sequences, coding_masks) -> dict:
+    def site_counts(cls, sequences, paths) -> dict:
         """Per splice model ("donor", "acceptor"): the base counts (window, 4), from 1,
-        at the true sites and at every candidate dinucleotide (GT / AG)."""
+        at the true sites of the state paths (``gene_states``) and at every candidate
+        dinucleotide (GT / AG)."""
         sites = {name: [np.ones((hi - lo, 4)), np.ones((hi - lo, 4))]
                  for name, (lo, hi) in (("donor", cls.DONOR), ("acceptor", cls.ACCEPTOR))}
-        for codes, coding in zip(sequences, coding_masks):
+        for codes, z in zip(sequences, paths):
             codes = np.asarray(codes, dtype=np.int64)
-            z = gene_states(coding)
             exon, intron = (z >= 1) & (z <= 3), z >= 4
             true = {"donor": np.flatnonzero(exon[:-1] & intron[1:]) + 1,
                     "acceptor": np.flatnonzero(intron[:-1] & exon[1:]) + 1}
@@ -185,6 +185,20 @@ class GeneModel:
         e[~ok] = np.log(0.25)
         return e[:, [0, 1, 2, 3, 4, 4, 4]]
 
+    def signals(self, codes: np.ndarray):
+        """What the grammar's transitions read at each base t: whether ATG starts at t
+        (a gene may start), whether a stop codon ends just before t (a gene may end, the
+        frame may not turn), and the weighted log-odds of a donor at t (GT...) and of an
+        acceptor ending just before t (...AG), NEG where the dinucleotide is absent."""
+        start = _kmer_at(codes, 0, 3) == _word("ATG")
+        stop = np.isin(_kmer_at(codes, -3, 3), [_word("TAA"), _word("TAG"), _word("TGA")])
+        donor = np.where(_kmer_at(codes, 0, 2) == _word("GT"),
+                         self.signal_weight * _window_score(codes, self.donor, self.DONOR[0]), NEG)
+        acceptor = np.where(_kmer_at(codes, -2, 2) == _word("AG"),
+                            self.signal_weight * _window_score(codes, self.acceptor,
+                                                               self.ACCEPTOR[0]), NEG)
+        return start, stop, donor, acceptor
+
     def decode(self, codes: np.ndarray, evidence: np.ndarray | None = None) -> np.ndarray:
         """The best state path (T,) through the grammar; ``evidence`` (T, 7) is added
         to the emission scores (a network's log-odds, for instance)."""
@@ -195,13 +209,7 @@ class GeneModel:
         e = self.emissions(codes)
         if evidence is not None:
             e = e + evidence
-        start = _kmer_at(codes, 0, 3) == _word("ATG")
-        stop = np.isin(_kmer_at(codes, -3, 3), [_word("TAA"), _word("TAG"), _word("TGA")])
-        donor = np.where(_kmer_at(codes, 0, 2) == _word("GT"),
-                         self.signal_weight * _window_score(codes, self.donor, self.DONOR[0]), NEG)
-        acceptor = np.where(_kmer_at(codes, -2, 2) == _word("AG"),
-                            self.signal_weight * _window_score(codes, self.acceptor,
-                                                               self.ACCEPTOR[0]), NEG)
+        start, stop, donor, acceptor = self.signals(codes)
         back = np.zeros((T, N_STATES), dtype=np.int8)
         # a sequence may begin or end anywhere in a gene (a window of a chromosome)
         v = (np.log(1.0 / N_STATES) + e[0]).tolist()
@@ -217,7 +225,7 @@ class GeneModel:
 
     def _sweep(self, v, E, start, stop, donor, acceptor, back):
         """Viterbi over one block of bases, one state at a time from its few allowed
-        predecessors (15 of the 49 pairs; Python floats, ~3x a 7 x 7 array step).
+        predecessors (15 of the 49 pairs; Python floats, 2-3x a 7 x 7 array step).
         Ties go to the lower-numbered predecessor, as an argmax would."""
         A = self.log_trans.tolist()
         rows = []

@@ -126,14 +126,9 @@ def dense_viterbi(model, codes, evidence=None):
     """The textbook form of the same decoder: a 7 x 7 score matrix a base, the grammar's
     refusals written into it, argmax over every predecessor (the reference the
     per-state sweep of ``GeneModel.decode`` must equal)."""
-    from seqkit_dna.genes import NEG, _kmer_at, _window_score, _word
+    from seqkit_dna.genes import NEG
     e = model.emissions(codes) + (0 if evidence is None else evidence)
-    start = _kmer_at(codes, 0, 3) == _word("ATG")
-    stop = np.isin(_kmer_at(codes, -3, 3), [_word(c) for c in ("TAA", "TAG", "TGA")])
-    gt = np.where(_kmer_at(codes, 0, 2) == _word("GT"),
-                  model.signal_weight * _window_score(codes, model.donor, model.DONOR[0]), NEG)
-    ag = np.where(_kmer_at(codes, -2, 2) == _word("AG"),
-                  model.signal_weight * _window_score(codes, model.acceptor, model.ACCEPTOR[0]), NEG)
+    start, stop, gt, ag = model.signals(codes)
     v, back = np.log(1 / 7) + e[0], np.zeros((len(codes), 7), dtype=np.int64)
     for t in range(1, len(codes)):
         M = v[:, None] + model.log_trans
